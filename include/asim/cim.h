@@ -1,0 +1,73 @@
+/* cim.h — the settings of one ASiM layer (ASiM's constructor arguments under ASiM's names),
+ * the per-call execution context, and the integer-domain product every ASiM layer shares:
+ * exact in Inference mode, cycle-accurate through the macro model in Simulation mode. */
+#ifndef ASIM_CIM_H
+#define ASIM_CIM_H
+
+#include <stdint.h>
+
+#include "asim/error.h"
+#include "asim/macro.h"
+
+typedef enum { ASIM_TRAIN = 0, ASIM_INFERENCE = 1, ASIM_SIMULATION = 2 } asim_mode;
+
+const char *asim_mode_name(asim_mode m);
+asim_status asim_mode_parse(const char *s, asim_mode *m);
+
+/* ASiMConv2d / ASiMLinear settings. None is -1 for act_enc and hybrid_levels. */
+typedef struct {
+  asim_mode mode;
+  int wbit, xbit, adc_prec, nrow;
+  float rand_noise_sigma, non_linear_sigma; /* % of full scale */
+  int act_enc;                              /* -1 = None (bit-serial) */
+  int signed_act;
+  int hybrid_levels;                        /* -1 = None */
+  float trim_noise;                         /* % (Train and Inference modes) */
+  int fix_channel_drop; /* 0: ASiM's conv drops trailing channels (§3.7 quirk 1); 1: corrected */
+} asim_cim_params;
+
+/* ASiM's defaults (module defaults: W8A8, adc 8, nrow 256, Inference). */
+asim_cim_params asim_cim_defaults(void);
+
+/* How activation scales are found: a max over the tensor of this call (ASiM: the whole
+ * batch), optionally combined across ranks cooperating on one batch (exact: max is
+ * order-independent). */
+typedef float (*asim_max_reduce_fn)(float local_max, void *arg);
+
+/* Per-forward-call context: where the batch sits in the dataset (noise addressing) and the
+ * run seed. */
+typedef struct {
+  uint32_t seed;
+  int64_t sample0;               /* global index of sample 0 of this call */
+  asim_max_reduce_fn max_reduce; /* NULL: local max only */
+  void *max_reduce_arg;
+  int per_sample_scale;          /* 1: each sample quantised with its own scale (deviation) */
+} asim_exec;
+
+static inline float asim_exec_reduce_max(const asim_exec *ex, float m) {
+  return (ex && ex->max_reduce) ? ex->max_reduce(m, ex->max_reduce_arg) : m;
+}
+
+/* Integer-domain product acc[p·ps + o·os] = Σ_k X[p][k]·W[o][k] of code matrices
+ * (W: O×K, X: P×K). Inference: exact (float of the integer sum). Simulation: through
+ * the macro model m with noise addressing na. */
+asim_status asim_int_product(float *acc, int64_t ps, int64_t os, const int32_t *wq, int64_t O,
+                             const int32_t *xq, int64_t P, int64_t K);
+
+/* Trim noise (spec §4): y ← y + fl(fl(ξ·σ_t)·y) with σ_t = trim/100, one ξ per element;
+ * element e of row r belongs to sample sample0 + r / per_sample (row = per_sample elements). */
+void asim_trim_noise(float *y, int64_t n, int64_t per_sample, float trim_noise_pct,
+                     asim_noise_key key, int64_t sample0);
+
+
+/* Activation scale of one quantiser call: fl(max(|x| or x) + eps) over the n values,
+ * the max combined through ex->max_reduce when ranks cooperate on a batch. */
+float asim_act_scale(const float *x, int64_t n, int is_signed, const asim_exec *ex);
+
+/* Checks the parameters every ASiM layer shares (bit widths, adc, nrow, sigmas, modes). */
+asim_status asim_cim_params_check(const asim_cim_params *p, const char *what);
+
+/* Macro description for an ASiM product with these settings. */
+asim_macro_desc asim_cim_macro_desc(const asim_cim_params *p, int wbit, int xbit, int x_signed,
+                                    int act_enc, int64_t K, int64_t load_rows, int64_t n_loads);
+#endif

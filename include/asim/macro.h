@@ -1,0 +1,94 @@
+/* macro.h — the CiM macro model: bit-plane operands, the cycle plan of one macro load
+ * (bit-serial or bit-parallel, signed or unsigned activations), the ADC with its noise, and
+ * the one kernel that conv, linear and attention products all run through (spec §2–3).
+ *
+ * Roles: the "weight-like" operand W (rows o, two's-complement planes, MSB negative) is
+ * stored in the columns of the macro; the "activation-like" operand X (rows p) drives the
+ * word lines. Both are K-long integer code vectors; the reduction dimension K is cut into
+ * macro loads of `load_rows` rows. The result is ASiM's float32 accumulator Acc[p][o]
+ * (integer units, before dequantisation), accumulated in ASiM's order: load ascending,
+ * weight bit descending, activation cycle descending. */
+#ifndef ASIM_MACRO_H
+#define ASIM_MACRO_H
+
+#include <stdint.h>
+
+#include "asim/error.h"
+#include "asim/noise.h"
+
+#define ASIM_MAX_BITS 16
+
+/* What the macro model needs to know; filled by the layer code. */
+typedef struct {
+  int wbit, xbit;    /* widths of the weight-like and activation-like codes */
+  int x_signed;      /* activation-like operand is signed (two's complement) */
+  int adc_prec;      /* ADC bits: A = 2^adc_prec - 1 steps */
+  int nrow;          /* rows per macro column: the full scale of a bit-serial cycle */
+  int act_enc;       /* 0: bit-serial; e > 0: e activation bits per cycle (bit-parallel) */
+  int hybrid_levels; /* the h most significant cycle anti-diagonals are noise-free */
+  float rand_noise_sigma, non_linear_sigma; /* % of full scale */
+  int64_t K;         /* reduction length */
+  int64_t load_rows; /* rows of K per macro load */
+  int64_t n_loads;   /* loads simulated (ASiM's conv may drop trailing rows: n_loads·load_rows < K) */
+} asim_macro_desc;
+
+/* One ADC conversion step of a macro load. */
+typedef struct {
+  int i, j;                  /* weight bit, activation cycle */
+  int nbits;                 /* activation planes summed in this cycle */
+  int bit[ASIM_MAX_BITS];    /* plane index of in-cycle weight 2^k, k = 0..nbits-1 */
+  float R;                   /* full scale: nrow or (2^e_j - 1)·nrow */
+  float shift;               /* 2^(i + first activation bit) */
+  int negate;                /* cycle enters the sum with a minus sign */
+  int noisy;                 /* analog cycle (not protected by hybrid_levels) */
+  const float *table;        /* noise-free transfer ADC(M) for M = 0..table_max, or NULL */
+  int64_t table_max;
+} asim_cycle;
+
+typedef struct {
+  asim_macro_desc d;
+  float A;                   /* 2^adc_prec - 1 in float32 */
+  int n_cycles;
+  asim_cycle *cycles;
+  float *table_mem;          /* owns the transfer tables */
+  int64_t wpl;               /* 64-bit words per load */
+  int noisy_any;             /* some cycle draws noise (sigma > 0 and not hybrid) */
+  int lossless;              /* every cycle maps M to exactly M and there is no noise */
+} asim_macro;
+
+/* Builds the cycle plan; validates the parameters with clear errors. */
+asim_status asim_macro_init(asim_macro *m, const asim_macro_desc *d);
+void asim_macro_free(asim_macro *m);
+
+/* The ADC operator of spec §3.1 in float32: normalise by R, clamp, optional noise (z1, z2),
+ * clamp, round to A steps (ties to even), rescale by R. */
+float asim_adc(float M, float R, float A, int nrow, int noisy, float sigma_r, float sigma_nl,
+               float z1, float z2);
+
+/* Bit planes of K-long code rows, packed per macro load: word
+ * ((row·bits + t)·n_loads + n)·wpl + w holds plane t of rows n·load_rows + 64w ... */
+typedef struct {
+  int64_t rows;
+  int bits;
+  int64_t n_loads, wpl;
+  uint64_t *w;
+} asim_bitmat;
+
+asim_status asim_bitmat_pack(asim_bitmat *bm, const int32_t *codes, int64_t rows,
+                             const asim_macro *m, int bits);
+void asim_bitmat_free(asim_bitmat *bm);
+
+/* Where each output element's noise comes from: X row p belongs to global sample
+ * sample0 + p / rows_per_sample; its element index within the sample is
+ * elem0 + (p % rows_per_sample)·p_stride + o·o_stride. */
+typedef struct {
+  asim_noise_key key;
+  int64_t sample0, rows_per_sample;
+  int64_t elem0, p_stride, o_stride;
+} asim_noise_addr;
+
+/* acc[p·ps + o·os] = simulated Σ_k X[p][k]·W[o][k] for all p < X->rows, o < W->rows. */
+asim_status asim_macro_run(float *acc, int64_t ps, int64_t os, const asim_macro *m,
+                           const asim_bitmat *W, const asim_bitmat *X, const asim_noise_addr *na);
+
+#endif

@@ -1,0 +1,33 @@
+/* noise.h — counter-based Gaussian noise (Random123 Philox4x32-10).
+ *
+ * A draw is a pure function of (run seed, layer id) — the key — and a counter built from
+ * (global sample index, element index within the sample, cycle id, stream). A sample's noise
+ * therefore never depends on its batch, batch position, batch size, rank or thread, and
+ * `mpirun -n 1` and `-n 64` give identical results. */
+#ifndef ASIM_NOISE_H
+#define ASIM_NOISE_H
+
+#include <stdint.h>
+
+/* Streams keep the different uses of one (sample, element, cycle) apart. */
+enum {
+  ASIM_STREAM_ADC = 0,   /* per-cycle random + non-linearity noise (z1, z2) */
+  ASIM_STREAM_TRIM = 1,  /* trim_noise perturbation */
+  ASIM_STREAM_VOTE = 2   /* majority-voting repetitions: stream + (rep << 8) */
+};
+
+typedef struct {
+  uint32_t seed;     /* run seed */
+  uint32_t layer_id; /* unique per ASiM layer / attention sub-product */
+} asim_noise_key;
+
+/* Two independent N(0,1) draws for counter (sample, elem, cycle, stream). */
+void asim_normal2(asim_noise_key key, uint64_t sample, uint32_t elem, uint32_t cycle,
+                  uint32_t stream, float *z1, float *z2);
+
+/* Cycle id packing: macro load n (< 2^16), weight bit i (< 2^8), activation cycle j (< 2^8). */
+static inline uint32_t asim_cycle_id(int n, int i, int j) {
+  return ((uint32_t)n << 16) | ((uint32_t)(i & 0xff) << 8) | (uint32_t)(j & 0xff);
+}
+
+#endif

@@ -1,0 +1,241 @@
+#include "asim/macro.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static inline float clamp01(float v) { return v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v); }
+
+float asim_adc(float M, float R, float A, int nrow, int noisy, float sigma_r, float sigma_nl,
+               float z1, float z2) {
+  float v = clamp01(M / R);
+  if (noisy) {
+    /* the non-linearity term shrinks with the (clamped, pre-noise) signal */
+    float rn = (z1 * sigma_r) / 100.0f;
+    float nl = ((z2 / sqrtf(v * (float)nrow + 1.0f)) * sigma_nl) / 100.0f;
+    v = clamp01((v + rn) + nl);
+  }
+  float q = rintf(v * A);
+  return (q / A) * R;
+}
+
+/* Transfer tables only pay off (and fit) for moderate full scales. */
+#define ASIM_TABLE_LIMIT (1 << 22)
+
+static asim_status check_desc(const asim_macro_desc *d) {
+  if (d->wbit < 2 || d->wbit > ASIM_MAX_BITS)
+    return ASIM_ERR(ASIM_EINVAL, "wbit = %d: must be in 2..%d", d->wbit, ASIM_MAX_BITS);
+  int xmin = d->x_signed ? 2 : 1;
+  if (d->xbit < xmin || d->xbit > ASIM_MAX_BITS)
+    return ASIM_ERR(ASIM_EINVAL, "xbit = %d: must be in %d..%d for %s activations", d->xbit, xmin,
+                    ASIM_MAX_BITS, d->x_signed ? "signed" : "unsigned");
+  if (d->adc_prec < 1 || d->adc_prec > 126)
+    return ASIM_ERR(ASIM_EINVAL, "adc_prec = %d: must be in 1..126", d->adc_prec);
+  if (d->nrow < 1) return ASIM_ERR(ASIM_EINVAL, "nrow = %d: must be >= 1", d->nrow);
+  /* the layers enforce ASiM's own act_enc limits (they differ between conv, linear and
+   * attention); any width works for the cycle plan itself */
+  if (d->act_enc < 0 || d->act_enc > ASIM_MAX_BITS)
+    return ASIM_ERR(ASIM_EINVAL, "act_enc = %d: must be None or in 1..%d", d->act_enc, ASIM_MAX_BITS);
+  if (d->hybrid_levels < 0)
+    return ASIM_ERR(ASIM_EINVAL, "hybrid_levels = %d: must be None or >= 0", d->hybrid_levels);
+  if (!(d->rand_noise_sigma >= 0.0f) || !(d->non_linear_sigma >= 0.0f))
+    return ASIM_ERR(ASIM_EINVAL, "noise sigmas (%g, %g) must be >= 0", d->rand_noise_sigma, d->non_linear_sigma);
+  if (d->K < 1 || d->load_rows < 1 || d->n_loads < 1)
+    return ASIM_ERR(ASIM_EINVAL, "empty reduction (K = %lld, rows per load = %lld, loads = %lld)",
+                    (long long)d->K, (long long)d->load_rows, (long long)d->n_loads);
+  if (d->n_loads >= (1 << 16))
+    return ASIM_ERR(ASIM_EINVAL, "%lld macro loads: at most 65535 supported", (long long)d->n_loads);
+  int e = d->act_enc ? (d->act_enc < d->xbit ? d->act_enc : d->xbit) : 1;
+  double full = (ldexp(1.0, e) - 1.0) * (double)d->nrow;
+  if (full >= 16777216.0)
+    return ASIM_ERR(ASIM_EINVAL, "full scale (2^%d - 1)·nrow = %.0f exceeds float32's exact integers (2^24)", e, full);
+  return ASIM_OK;
+}
+
+static void add_cycle(asim_macro *m, int i, int j, int first_bit, int nbits, int negate, int noisy) {
+  asim_cycle *c = &m->cycles[m->n_cycles++];
+  memset(c, 0, sizeof *c);
+  c->i = i;
+  c->j = j;
+  c->nbits = nbits;
+  for (int k = 0; k < nbits; k++) c->bit[k] = first_bit + k;
+  c->R = (float)((ldexp(1.0, nbits) - 1.0) * (double)m->d.nrow);
+  c->shift = ldexpf(1.0f, i + first_bit);
+  c->negate = negate;
+  c->noisy = noisy;
+}
+
+/* Cycle plan of one macro load, in ASiM's order (i descending, j descending). */
+static void plan_cycles(asim_macro *m) {
+  const asim_macro_desc *d = &m->d;
+  const int wb = d->wbit, xb = d->xbit, h = d->hybrid_levels, e = d->act_enc;
+  const int sigma = d->rand_noise_sigma > 0.0f || d->non_linear_sigma > 0.0f;
+  for (int i = wb - 1; i >= 0; i--) {
+    const int wmsb = (i == wb - 1);
+    if (e == 0) { /* bit-serial: one plane per cycle */
+      for (int j = xb - 1; j >= 0; j--) {
+        int neg = d->x_signed ? (wmsb != (j == xb - 1)) : wmsb;
+        add_cycle(m, i, j, j, 1, neg, sigma && i + j <= wb + xb - h - 2);
+      }
+    } else if (!d->x_signed) { /* groups of e bits; the top group holds the remainder */
+      int T = (xb + e - 1) / e, r = xb % e;
+      for (int j = T - 1; j >= 0; j--) {
+        int ej = (j == T - 1 && r != 0) ? r : e;
+        add_cycle(m, i, j, e * j, ej, wmsb, sigma && i + j <= wb + T - h - 2);
+      }
+    } else { /* the sign bit gets its own 1-bit cycle, magnitude bits in groups of e */
+      int T = (xb - 1 + e - 1) / e + 1, r = (xb - 1) % e;
+      for (int j = T - 1; j >= 0; j--) {
+        int noisy = sigma && i + j <= wb + T - h - 2;
+        if (j == T - 1) add_cycle(m, i, j, xb - 1, 1, !wmsb, noisy);
+        else add_cycle(m, i, j, e * j, (j == T - 2 && r != 0) ? r : e, wmsb, noisy);
+      }
+    }
+  }
+}
+
+asim_status asim_macro_init(asim_macro *m, const asim_macro_desc *d) {
+  memset(m, 0, sizeof *m);
+  ASIM_CHECK(check_desc(d));
+  m->d = *d;
+  m->A = (float)(ldexp(1.0, d->adc_prec) - 1.0);
+  m->wpl = (d->load_rows + 63) / 64;
+  ASIM_CHECK(ASIM_ALLOC(m->cycles, (size_t)d->wbit * d->xbit));
+  plan_cycles(m);
+
+  /* Noise-free transfer tables, one per distinct cycle width (same R, same range). */
+  int64_t total = 0;
+  int64_t tmax_of[ASIM_MAX_BITS + 1] = {0};
+  for (int c = 0; c < m->n_cycles; c++) {
+    asim_cycle *cy = &m->cycles[c];
+    int64_t tmax = (((int64_t)1 << cy->nbits) - 1) * d->load_rows;
+    if (tmax <= ASIM_TABLE_LIMIT && tmax_of[cy->nbits] == 0) {
+      tmax_of[cy->nbits] = tmax;
+      total += tmax + 1;
+    }
+    m->noisy_any |= cy->noisy;
+  }
+  asim_status st;
+  ASIM_CHECK_GOTO(st, ASIM_ALLOC(m->table_mem, (size_t)(total ? total : 1)), fail);
+  {
+    const float *table_of[ASIM_MAX_BITS + 1] = {0};
+    float *t = m->table_mem;
+    int lossless = !m->noisy_any;
+    for (int c = 0; c < m->n_cycles; c++) {
+      asim_cycle *cy = &m->cycles[c];
+      int64_t tmax = tmax_of[cy->nbits];
+      if (tmax == 0 || (((int64_t)1 << cy->nbits) - 1) * d->load_rows > ASIM_TABLE_LIMIT) {
+        lossless = 0;
+        continue;
+      }
+      if (!table_of[cy->nbits]) {
+        for (int64_t M = 0; M <= tmax; M++) {
+          t[M] = asim_adc((float)M, cy->R, m->A, d->nrow, 0, 0.0f, 0.0f, 0.0f, 0.0f);
+          if (t[M] != (float)M) lossless = 0;
+        }
+        table_of[cy->nbits] = t;
+        t += tmax + 1;
+      }
+      cy->table = table_of[cy->nbits];
+      cy->table_max = tmax;
+    }
+    m->lossless = lossless;
+  }
+  return ASIM_OK;
+fail:
+  asim_macro_free(m);
+  return st;
+}
+
+void asim_macro_free(asim_macro *m) {
+  free(m->cycles);
+  free(m->table_mem);
+  memset(m, 0, sizeof *m);
+}
+
+asim_status asim_bitmat_pack(asim_bitmat *bm, const int32_t *codes, int64_t rows,
+                             const asim_macro *m, int bits) {
+  memset(bm, 0, sizeof *bm);
+  const int64_t K = m->d.K, L = m->d.load_rows, nl = m->d.n_loads, wpl = m->wpl;
+  bm->rows = rows;
+  bm->bits = bits;
+  bm->n_loads = nl;
+  bm->wpl = wpl;
+  ASIM_CHECK(ASIM_ALLOC(bm->w, (size_t)(rows * bits * nl * wpl)));
+  for (int64_t r = 0; r < rows; r++) {
+    const int32_t *row = codes + r * K;
+    for (int64_t n = 0; n < nl; n++) {
+      int64_t k0 = n * L, k1 = k0 + L < K ? k0 + L : K;
+      for (int64_t k = k0; k < k1; k++) {
+        uint32_t v = (uint32_t)row[k]; /* two's complement: the same bits for signed and unsigned */
+        if (!v) continue;
+        int64_t off = k - k0;
+        uint64_t bit = (uint64_t)1 << (off & 63);
+        for (int t = 0; t < bits; t++)
+          if ((v >> t) & 1u) bm->w[((r * bits + t) * nl + n) * wpl + (off >> 6)] |= bit;
+      }
+    }
+  }
+  return ASIM_OK;
+}
+
+void asim_bitmat_free(asim_bitmat *bm) {
+  free(bm->w);
+  memset(bm, 0, sizeof *bm);
+}
+
+asim_status asim_macro_run(float *acc, int64_t ps, int64_t os, const asim_macro *m,
+                           const asim_bitmat *W, const asim_bitmat *X, const asim_noise_addr *na) {
+  const asim_macro_desc *d = &m->d;
+  if (W->bits != d->wbit || X->bits != d->xbit || W->n_loads != d->n_loads ||
+      X->n_loads != d->n_loads || W->wpl != m->wpl || X->wpl != m->wpl)
+    return ASIM_ERR(ASIM_ESHAPE, "bit matrices do not match the macro plan (%d/%d bits, %lld loads)",
+                    W->bits, X->bits, (long long)W->n_loads);
+  const int wb = d->wbit, xb = d->xbit;
+  const int64_t nl = d->n_loads, wpl = m->wpl;
+  int32_t cnt[ASIM_MAX_BITS][ASIM_MAX_BITS];
+  for (int64_t p = 0; p < X->rows; p++) {
+    const uint64_t *xp = X->w + p * xb * nl * wpl;
+    int64_t sample = 0, elem_p = 0;
+    if (m->noisy_any) {
+      sample = na->sample0 + p / na->rows_per_sample;
+      elem_p = na->elem0 + (p % na->rows_per_sample) * na->p_stride;
+    }
+    for (int64_t o = 0; o < W->rows; o++) {
+      const uint64_t *wo = W->w + o * wb * nl * wpl;
+      float a = 0.0f;
+      for (int64_t n = 0; n < nl; n++) {
+        for (int i = 0; i < wb; i++) {
+          const uint64_t *wi = wo + ((int64_t)i * nl + n) * wpl;
+          for (int t = 0; t < xb; t++) {
+            const uint64_t *xt = xp + ((int64_t)t * nl + n) * wpl;
+            int32_t s = 0;
+            for (int64_t w = 0; w < wpl; w++) s += __builtin_popcountll(wi[w] & xt[w]);
+            cnt[i][t] = s;
+          }
+        }
+        for (int c = 0; c < m->n_cycles; c++) {
+          const asim_cycle *cy = &m->cycles[c];
+          int64_t M = 0;
+          for (int k = 0; k < cy->nbits; k++) M += (int64_t)cnt[cy->i][cy->bit[k]] << k;
+          float V;
+          if (cy->noisy) {
+            float z1, z2;
+            asim_normal2(na->key, (uint64_t)sample, (uint32_t)(elem_p + o * na->o_stride),
+                         asim_cycle_id((int)n, cy->i, cy->j), ASIM_STREAM_ADC, &z1, &z2);
+            V = asim_adc((float)M, cy->R, m->A, d->nrow, 1, d->rand_noise_sigma,
+                         d->non_linear_sigma, z1, z2);
+          } else if (cy->table) {
+            V = cy->table[M];
+          } else {
+            V = asim_adc((float)M, cy->R, m->A, d->nrow, 0, 0.0f, 0.0f, 0.0f, 0.0f);
+          }
+          float term = V * cy->shift;
+          a = cy->negate ? a - term : a + term;
+        }
+      }
+      acc[p * ps + o * os] = a;
+    }
+  }
+  return ASIM_OK;
+}

@@ -1,0 +1,20 @@
+#include "asim/noise.h"
+
+#include <Random123/philox.h>
+#include <math.h>
+
+void asim_normal2(asim_noise_key key, uint64_t sample, uint32_t elem, uint32_t cycle,
+                  uint32_t stream, float *z1, float *z2) {
+  philox4x32_key_t k = {{key.seed, key.layer_id}};
+  /* the sample index takes 32 bits of its own and shares the stream word's high half,
+   * so datasets beyond 2^32 samples still get distinct counters */
+  philox4x32_ctr_t c = {{elem, (uint32_t)sample, cycle, stream ^ ((uint32_t)(sample >> 32) << 16)}};
+  philox4x32_ctr_t r = philox4x32(c, k);
+  /* Box-Muller in double: u in (0,1], so log(u) is finite. */
+  const double inv = 1.0 / 4294967296.0;
+  double u0 = ((double)r.v[0] + 0.5) * inv, u1 = ((double)r.v[1] + 0.5) * inv;
+  double u2 = ((double)r.v[2] + 0.5) * inv, u3 = ((double)r.v[3] + 0.5) * inv;
+  const double two_pi = 6.283185307179586476925286766559;
+  *z1 = (float)(sqrt(-2.0 * log(u0)) * cos(two_pi * u1));
+  *z2 = (float)(sqrt(-2.0 * log(u2)) * cos(two_pi * u3));
+}

@@ -1,0 +1,415 @@
+/* asim-layer — runs one reference case file (golden format, ../shared/golden/README.md) through
+ * libasim and reports the error against the stored output of the original ASiM.
+ *
+ *   asim-layer [--fix-channel-drop] [--reps R] [--seed S] [--quiet] CASE.h5 ...
+ *
+ * Noise-free cases pass when max|c − ref| ≤ 1e-5·max|ref|. Noise cases (noise_* files) are
+ * checked statistically: R noisy runs with different seeds; the mean and standard deviation of
+ * (noisy − clean) must match the stored statistics within 5 % of the reference std (or three
+ * standard errors). Exit status: 0 all passed, 1 a case failed, 2 bad input. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "asim/attention.h"
+#include "asim/conv.h"
+#include "asim/h5util.h"
+#include "asim/linear.h"
+
+typedef struct {
+  int fix_channel_drop, reps, quiet;
+  uint32_t seed;
+} options;
+
+typedef struct {
+  char kind[32], mode[32], name[256];
+  hid_t f;
+  asim_tensor input, output;
+  asim_tensor w, b, w2, b2; /* conv/linear: weight, bias; mha: qkv.weight/bias, proj.weight/bias */
+  int has_bias;
+  asim_conv_dims conv;
+  asim_linear_dims lin;
+  int lin_B, lin_T;
+  asim_mha_dims mha;
+} layer_case;
+
+static asim_status get_int(hid_t f, const char *name, int *v) {
+  int64_t x;
+  ASIM_CHECK(asim_h5_attr_i64(f, name, &x));
+  *v = (int)x;
+  return ASIM_OK;
+}
+
+static asim_status get_float(hid_t f, const char *name, float *v) {
+  double x;
+  ASIM_CHECK(asim_h5_attr_f64(f, name, &x));
+  *v = (float)x;
+  return ASIM_OK;
+}
+
+static asim_status get_f32(hid_t f, const char *name, asim_tensor *t) {
+  ASIM_CHECK(asim_h5_read_tensor(f, name, t));
+  if (t->dtype != ASIM_F32) return ASIM_ERR(ASIM_EFORMAT, "dataset '%s' must be float32", name);
+  return ASIM_OK;
+}
+
+static asim_status load_cim_params(hid_t f, asim_cim_params *p, const options *o) {
+  *p = asim_cim_defaults();
+  char mode[32];
+  ASIM_CHECK(asim_h5_attr_str(f, "mode", mode, sizeof mode));
+  ASIM_CHECK(asim_mode_parse(mode, &p->mode));
+  ASIM_CHECK(get_int(f, "wbit", &p->wbit));
+  ASIM_CHECK(get_int(f, "xbit", &p->xbit));
+  ASIM_CHECK(get_int(f, "adc_prec", &p->adc_prec));
+  ASIM_CHECK(get_int(f, "nrow", &p->nrow));
+  ASIM_CHECK(get_float(f, "rand_noise_sigma", &p->rand_noise_sigma));
+  ASIM_CHECK(get_float(f, "non_linear_sigma", &p->non_linear_sigma));
+  ASIM_CHECK(get_int(f, "act_enc", &p->act_enc));
+  ASIM_CHECK(get_int(f, "signed_act", &p->signed_act));
+  ASIM_CHECK(get_int(f, "hybrid_levels", &p->hybrid_levels));
+  ASIM_CHECK(get_float(f, "trim_noise", &p->trim_noise));
+  p->fix_channel_drop = o->fix_channel_drop;
+  return ASIM_OK;
+}
+
+static asim_status check_shape(const asim_tensor *t, const char *what, int nd, const int64_t *shape) {
+  int ok = t->ndim == nd;
+  for (int i = 0; ok && i < nd; i++) ok = t->shape[i] == shape[i];
+  if (!ok) {
+    char a[128], b[128];
+    asim_tensor want = {.ndim = nd};
+    for (int i = 0; i < nd; i++) want.shape[i] = shape[i];
+    return ASIM_ERR(ASIM_ESHAPE, "%s has shape %s, expected %s", what, asim_tensor_shape_str(t, a, sizeof a),
+                    asim_tensor_shape_str(&want, b, sizeof b));
+  }
+  return ASIM_OK;
+}
+
+static asim_status load_case(layer_case *c, const char *path, const options *o) {
+  ASIM_CHECK(asim_h5_open_read(path, &c->f));
+  hid_t f = c->f;
+  if (asim_h5_has_attr(f, "extension")) {
+    char ext[64];
+    ASIM_CHECK(asim_h5_attr_str(f, "extension", ext, sizeof ext));
+    return ASIM_ERR(ASIM_EUNSUP, "%s: extension case '%s' (ASiM extensions are a separate feature)", path, ext);
+  }
+  ASIM_CHECK(asim_h5_attr_str(f, "kind", c->kind, sizeof c->kind));
+  ASIM_CHECK(asim_h5_attr_str(f, "mode", c->mode, sizeof c->mode));
+  if (asim_h5_has_attr(f, "case_name")) ASIM_CHECK(asim_h5_attr_str(f, "case_name", c->name, sizeof c->name));
+  ASIM_CHECK(get_f32(f, "input", &c->input));
+  ASIM_CHECK(get_f32(f, "output", &c->output));
+  if (!strcmp(c->kind, "conv2d")) {
+    asim_conv_dims *d = &c->conv;
+    ASIM_CHECK(load_cim_params(f, &d->p, o));
+    ASIM_CHECK(get_int(f, "in_channels", &d->in_ch));
+    ASIM_CHECK(get_int(f, "out_channels", &d->out_ch));
+    ASIM_CHECK(get_int(f, "kernel_size", &d->k));
+    ASIM_CHECK(get_int(f, "stride", &d->stride));
+    ASIM_CHECK(get_int(f, "padding", &d->pad));
+    int dil = 1, groups = 1;
+    if (asim_h5_has_attr(f, "dilation")) ASIM_CHECK(get_int(f, "dilation", &dil));
+    if (asim_h5_has_attr(f, "groups")) ASIM_CHECK(get_int(f, "groups", &groups));
+    if (dil != 1 || groups != 1)
+      return ASIM_ERR(ASIM_EUNSUP, "%s: dilation %d / groups %d: ASiM supports only 1/1", path, dil, groups);
+    ASIM_CHECK(get_int(f, "bias", &c->has_bias));
+    ASIM_CHECK(asim_conv_check(d));
+    if (c->input.ndim != 4) return ASIM_ERR(ASIM_ESHAPE, "%s: conv input must be NCHW", path);
+    int64_t ws[4] = {d->out_ch, d->in_ch, d->k, d->k};
+    ASIM_CHECK(get_f32(f, "weight", &c->w));
+    ASIM_CHECK(check_shape(&c->w, "weight", 4, ws));
+    int64_t is[4] = {c->input.shape[0], d->in_ch, c->input.shape[2], c->input.shape[3]};
+    ASIM_CHECK(check_shape(&c->input, "input", 4, is));
+    int Ho = asim_conv_out_size((int)is[2], d->k, d->stride, d->pad);
+    int Wo = asim_conv_out_size((int)is[3], d->k, d->stride, d->pad);
+    int64_t os[4] = {is[0], d->out_ch, Ho, Wo};
+    ASIM_CHECK(check_shape(&c->output, "output", 4, os));
+    if (c->has_bias) {
+      int64_t bs[1] = {d->out_ch};
+      ASIM_CHECK(get_f32(f, "bias", &c->b));
+      ASIM_CHECK(check_shape(&c->b, "bias", 1, bs));
+    }
+  } else if (!strcmp(c->kind, "linear")) {
+    asim_linear_dims *d = &c->lin;
+    char layer[16];
+    ASIM_CHECK(load_cim_params(f, &d->p, o));
+    ASIM_CHECK(get_int(f, "in_features", &d->in_features));
+    ASIM_CHECK(get_int(f, "out_features", &d->out_features));
+    ASIM_CHECK(get_int(f, "bias", &c->has_bias));
+    ASIM_CHECK(asim_h5_attr_str(f, "layer", layer, sizeof layer));
+    ASIM_CHECK(asim_linear_check(d));
+    int proj = !strcmp(layer, "proj");
+    if (!proj && strcmp(layer, "fc")) return ASIM_ERR(ASIM_EINVAL, "%s: layer '%s' must be fc or proj", path, layer);
+    if (c->input.ndim != (proj ? 3 : 2))
+      return ASIM_ERR(ASIM_ESHAPE, "%s: a '%s' linear needs a %d-D input, got %d-D", path, layer, proj ? 3 : 2,
+                      c->input.ndim);
+    c->lin_B = (int)c->input.shape[0];
+    c->lin_T = proj ? (int)c->input.shape[1] : 1;
+    int64_t is[3] = {c->lin_B, c->lin_T, d->in_features}, os[3] = {c->lin_B, c->lin_T, d->out_features};
+    if (proj) {
+      ASIM_CHECK(check_shape(&c->input, "input", 3, is));
+      ASIM_CHECK(check_shape(&c->output, "output", 3, os));
+    } else {
+      is[1] = d->in_features, os[1] = d->out_features;
+      ASIM_CHECK(check_shape(&c->input, "input", 2, is));
+      ASIM_CHECK(check_shape(&c->output, "output", 2, os));
+    }
+    int64_t ws[2] = {d->out_features, d->in_features};
+    ASIM_CHECK(get_f32(f, "weight", &c->w));
+    ASIM_CHECK(check_shape(&c->w, "weight", 2, ws));
+    if (c->has_bias) {
+      int64_t bs[1] = {d->out_features};
+      ASIM_CHECK(get_f32(f, "bias", &c->b));
+      ASIM_CHECK(check_shape(&c->b, "bias", 1, bs));
+    }
+  } else if (!strcmp(c->kind, "mha")) {
+    asim_mha_dims *a = &c->mha;
+    ASIM_CHECK(asim_mode_parse(c->mode, &a->mode));
+    struct { const char *n; int *v; } ints[] = {{"embed_dim", &a->embed_dim}, {"num_heads", &a->num_heads},
+      {"qk_qbit", &a->qk_qbit}, {"qk_kbit", &a->qk_kbit}, {"av_abit", &a->av_abit}, {"av_vbit", &a->av_vbit},
+      {"proj_wbit", &a->proj_wbit}, {"proj_xbit", &a->proj_xbit}, {"qk_adc_prec", &a->qk_adc_prec},
+      {"av_adc_prec", &a->av_adc_prec}, {"proj_adc_prec", &a->proj_adc_prec}, {"nrow", &a->nrow},
+      {"qk_k_enc", &a->qk_k_enc}, {"av_a_enc", &a->av_a_enc}, {"proj_act_enc", &a->proj_act_enc},
+      {"hybrid_levels", &a->hybrid_levels}};
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) ASIM_CHECK(get_int(f, ints[i].n, ints[i].v));
+    struct { const char *n; float *v; } fl[] = {{"qk_rand_noise_sigma", &a->qk_rand_noise_sigma},
+      {"av_rand_noise_sigma", &a->av_rand_noise_sigma}, {"proj_rand_noise_sigma", &a->proj_rand_noise_sigma},
+      {"qk_non_linear_sigma", &a->qk_non_linear_sigma}, {"av_non_linear_sigma", &a->av_non_linear_sigma},
+      {"proj_non_linear_sigma", &a->proj_non_linear_sigma}, {"attn_trim_noise", &a->attn_trim_noise},
+      {"proj_trim_noise", &a->proj_trim_noise}};
+    for (size_t i = 0; i < sizeof fl / sizeof fl[0]; i++) ASIM_CHECK(get_float(f, fl[i].n, fl[i].v));
+    ASIM_CHECK(asim_mha_check(a));
+    const int64_t E = a->embed_dim;
+    if (c->input.ndim != 3 || c->input.shape[2] != E)
+      return ASIM_ERR(ASIM_ESHAPE, "%s: attention input must be (N, T, %lld)", path, (long long)E);
+    ASIM_CHECK(check_shape(&c->output, "output", 3, c->input.shape));
+    int64_t s1[2] = {3 * E, E}, s2[1] = {3 * E}, s3[2] = {E, E}, s4[1] = {E};
+    ASIM_CHECK(get_f32(f, "qkv.weight", &c->w));
+    ASIM_CHECK(check_shape(&c->w, "qkv.weight", 2, s1));
+    ASIM_CHECK(get_f32(f, "qkv.bias", &c->b));
+    ASIM_CHECK(check_shape(&c->b, "qkv.bias", 1, s2));
+    ASIM_CHECK(get_f32(f, "proj.weight", &c->w2));
+    ASIM_CHECK(check_shape(&c->w2, "proj.weight", 2, s3));
+    ASIM_CHECK(get_f32(f, "proj.bias", &c->b2));
+    ASIM_CHECK(check_shape(&c->b2, "proj.bias", 1, s4));
+  } else {
+    return ASIM_ERR(ASIM_EFORMAT, "%s: unknown kind '%s' (conv2d, linear or mha)", path, c->kind);
+  }
+  return ASIM_OK;
+}
+
+static void free_case(layer_case *c) {
+  asim_tensor *ts[] = {&c->input, &c->output, &c->w, &c->b, &c->w2, &c->b2};
+  for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) asim_tensor_free(ts[i]);
+  if (c->f > 0) H5Fclose(c->f);
+}
+
+/* Runs the case's layer on its input with the given noise settings and seed. */
+static asim_status run_case(const layer_case *c, float *out, float sigma_r, float sigma_nl, uint32_t seed,
+                            asim_mha_trace *trace) {
+  asim_exec ex = {.seed = seed};
+  const float *x = c->input.data;
+  if (!strcmp(c->kind, "conv2d")) {
+    asim_conv_dims d = c->conv;
+    d.p.rand_noise_sigma = sigma_r, d.p.non_linear_sigma = sigma_nl;
+    ASIM_CHECK(asim_conv2d_forward(out, x, (int)c->input.shape[0], (int)c->input.shape[2], (int)c->input.shape[3],
+                                   c->w.data, c->has_bias ? c->b.data : NULL, &d, &ex));
+  } else if (!strcmp(c->kind, "linear")) {
+    asim_linear_dims d = c->lin;
+    d.p.rand_noise_sigma = sigma_r, d.p.non_linear_sigma = sigma_nl;
+    ASIM_CHECK(asim_linear_forward(out, x, c->lin_B, c->lin_T, c->w.data, c->has_bias ? c->b.data : NULL, &d, &ex));
+  } else {
+    asim_mha_dims a = c->mha;
+    a.qk_rand_noise_sigma = a.av_rand_noise_sigma = a.proj_rand_noise_sigma = sigma_r;
+    a.qk_non_linear_sigma = a.av_non_linear_sigma = a.proj_non_linear_sigma = sigma_nl;
+    ASIM_CHECK(asim_mha_forward(out, x, (int)c->input.shape[0], (int)c->input.shape[1], c->w.data, c->b.data,
+                                c->w2.data, c->b2.data, &a, &ex, trace));
+  }
+  return ASIM_OK;
+}
+
+typedef struct {
+  double max_abs, max_ref;
+  int64_t exact, n;
+} errstat;
+
+static errstat compare(const float *c, const float *ref, int64_t n) {
+  errstat e = {0, 0, 0, n};
+  for (int64_t i = 0; i < n; i++) {
+    double d = fabs((double)c[i] - (double)ref[i]);
+    if (!(d <= e.max_abs)) e.max_abs = d; /* NaN propagates as a failure */
+    if (fabs((double)ref[i]) > e.max_ref) e.max_ref = fabs((double)ref[i]);
+    e.exact += c[i] == ref[i];
+  }
+  return e;
+}
+
+static int report(const char *what, errstat e, double tol_rel, int quiet) {
+  double rel = e.max_ref > 0 ? e.max_abs / e.max_ref : e.max_abs;
+  int ok = rel <= tol_rel;
+  if (!quiet || !ok)
+    printf("  %-14s max|err| %.3g  rel %.3g  bit-exact %lld/%lld  %s\n", what, e.max_abs, rel,
+           (long long)e.exact, (long long)e.n, ok ? "ok" : "FAIL");
+  return ok;
+}
+
+/* Stage-wise attention check: each product fed with the reference's own inputs. */
+static asim_status check_mha_stages(const layer_case *c, const options *o, int *ok) {
+  if (!asim_h5_exists(c->f, "intermediates/q")) return ASIM_OK;
+  const int B = (int)c->input.shape[0], T = (int)c->input.shape[1];
+  const int H = c->mha.num_heads, D = c->mha.embed_dim / H;
+  asim_tensor q = {0}, kt = {0}, v = {0}, qk = {0}, P = {0}, av = {0};
+  float *k = NULL, *S = NULL, *O = NULL, *Ot = NULL, *Pc = NULL;
+  asim_status st = ASIM_OK;
+  ASIM_CHECK_GOTO(st, get_f32(c->f, "intermediates/q", &q), done);
+  ASIM_CHECK_GOTO(st, get_f32(c->f, "intermediates/k_t", &kt), done);
+  ASIM_CHECK_GOTO(st, get_f32(c->f, "intermediates/v", &v), done);
+  ASIM_CHECK_GOTO(st, get_f32(c->f, "intermediates/qk_out", &qk), done);
+  ASIM_CHECK_GOTO(st, get_f32(c->f, "intermediates/attn_probs", &P), done);
+  ASIM_CHECK_GOTO(st, get_f32(c->f, "intermediates/av_out", &av), done);
+  const int64_t bhtd = (int64_t)B * H * T * D, bhtt = (int64_t)B * H * T * T;
+  if (asim_tensor_numel(&q) != bhtd || asim_tensor_numel(&kt) != bhtd || asim_tensor_numel(&v) != bhtd ||
+      asim_tensor_numel(&qk) != bhtt || asim_tensor_numel(&P) != bhtt || asim_tensor_numel(&av) != bhtd) {
+    st = ASIM_ERR(ASIM_ESHAPE, "attention intermediates have unexpected sizes");
+    goto done;
+  }
+  ASIM_CHECK_GOTO(st, ASIM_ALLOC(k, (size_t)bhtd), done);
+  ASIM_CHECK_GOTO(st, ASIM_ALLOC(S, (size_t)bhtt), done);
+  ASIM_CHECK_GOTO(st, ASIM_ALLOC(Pc, (size_t)bhtt), done);
+  ASIM_CHECK_GOTO(st, ASIM_ALLOC(O, (size_t)bhtd), done);
+  ASIM_CHECK_GOTO(st, ASIM_ALLOC(Ot, (size_t)bhtd), done);
+  const float *ktd = kt.data;
+  for (int64_t bh = 0; bh < (int64_t)B * H; bh++)
+    for (int t = 0; t < T; t++)
+      for (int d = 0; d < D; d++) k[(bh * T + t) * D + d] = ktd[(bh * D + d) * T + t];
+  asim_exec ex = {.seed = o->seed};
+  ASIM_CHECK_GOTO(st, asim_mha_qk(S, q.data, k, B, T, &c->mha, &ex), done);
+  *ok &= report("stage QK", compare(S, qk.data, bhtt), 1e-5, o->quiet);
+  {
+    const float scale = (float)pow((double)c->mha.embed_dim, -0.5);
+    const float *qkd = qk.data;
+    for (int64_t i = 0; i < bhtt; i++) S[i] = qkd[i] * scale;
+    asim_softmax_rows(Pc, S, (int64_t)B * H * T, T);
+    /* softmax rounding is library-specific (spec §13.3): reported, checked at 1e-6 */
+    *ok &= report("stage softmax", compare(Pc, P.data, bhtt), 1e-6, o->quiet);
+  }
+  ASIM_CHECK_GOTO(st, asim_mha_av(O, P.data, v.data, B, T, &c->mha, &ex), done);
+  for (int b = 0; b < B; b++)
+    for (int h = 0; h < H; h++)
+      for (int t = 0; t < T; t++)
+        for (int d = 0; d < D; d++)
+          Ot[((int64_t)b * T + t) * H * D + h * D + d] = O[(((int64_t)b * H + h) * T + t) * D + d];
+  *ok &= report("stage AV", compare(Ot, av.data, bhtd), 1e-5, o->quiet);
+done:
+  asim_tensor_free(&q), asim_tensor_free(&kt), asim_tensor_free(&v);
+  asim_tensor_free(&qk), asim_tensor_free(&P), asim_tensor_free(&av);
+  free(k), free(S), free(O), free(Ot), free(Pc);
+  return st;
+}
+
+/* Statistical check of a noise case against the stored reference statistics. */
+static asim_status check_noise(const layer_case *c, const options *o, int *ok) {
+  double sr, snl, ref_mean, ref_std, ref_absmean, ref_frac;
+  int64_t ref_reps;
+  ASIM_CHECK(asim_h5_attr_f64(c->f, "noise_rand_noise_sigma", &sr));
+  ASIM_CHECK(asim_h5_attr_f64(c->f, "noise_non_linear_sigma", &snl));
+  ASIM_CHECK(asim_h5_attr_f64(c->f, "noise_diff_mean_all", &ref_mean));
+  ASIM_CHECK(asim_h5_attr_f64(c->f, "noise_diff_std_all", &ref_std));
+  ASIM_CHECK(asim_h5_attr_f64(c->f, "noise_diff_absmean_all", &ref_absmean));
+  ASIM_CHECK(asim_h5_attr_f64(c->f, "noise_frac_changed", &ref_frac));
+  ASIM_CHECK(asim_h5_attr_i64(c->f, "noise_reps", &ref_reps));
+  const int64_t n = asim_tensor_numel(&c->output);
+  const int R = o->reps > 1 ? o->reps : (int)(ref_reps > 1 ? ref_reps : 200);
+  float *clean = NULL, *noisy = NULL;
+  asim_status st = ASIM_OK;
+  ASIM_CHECK_GOTO(st, ASIM_ALLOC(clean, (size_t)n), done);
+  ASIM_CHECK_GOTO(st, ASIM_ALLOC(noisy, (size_t)n), done);
+  ASIM_CHECK_GOTO(st, run_case(c, clean, 0.0f, 0.0f, o->seed, NULL), done);
+  *ok &= report("noise-free", compare(clean, c->output.data, n), 1e-5, o->quiet);
+  double sum = 0, sum2 = 0, sumabs = 0;
+  int64_t changed = 0;
+  for (int r = 0; r < R; r++) {
+    ASIM_CHECK_GOTO(st, run_case(c, noisy, (float)sr, (float)snl, o->seed + 1000u + (uint32_t)r, NULL), done);
+    for (int64_t i = 0; i < n; i++) {
+      double d = (double)noisy[i] - (double)clean[i];
+      sum += d, sum2 += d * d, sumabs += fabs(d);
+      changed += noisy[i] != clean[i];
+    }
+  }
+  {
+    double N = (double)R * (double)n, mean = sum / N;
+    double std = sqrt((sum2 - N * mean * mean) / (N - 1));
+    /* standard errors of the two estimates (ours and the reference's) combined */
+    double se_mean = sqrt(ref_std * ref_std / ((double)ref_reps * n) + std * std / N);
+    double se_std = ref_std * sqrt(1.0 / (2.0 * ((double)ref_reps * n - 1)) + 1.0 / (2.0 * (N - 1)));
+    int ok_mean = fabs(mean - ref_mean) <= fmax(0.05 * ref_std, 3 * se_mean);
+    int ok_std = fabs(std - ref_std) <= fmax(0.05 * ref_std, 3 * se_std);
+    printf("  noise r=%g n=%g, %d runs: diff mean %.4g (ref %.4g) %s, std %.4g (ref %.4g, %+.1f%%) %s, "
+           "|diff| mean %.4g (ref %.4g), changed %.3f (ref %.3f)\n",
+           sr, snl, R, mean, ref_mean, ok_mean ? "ok" : "FAIL", std, ref_std, 100.0 * (std - ref_std) / ref_std,
+           ok_std ? "ok" : "FAIL", sumabs / N, ref_absmean, (double)changed / N, ref_frac);
+    *ok &= ok_mean && ok_std;
+  }
+done:
+  free(clean);
+  free(noisy);
+  return st;
+}
+
+static asim_status run_file(const char *path, const options *o, int *ok) {
+  layer_case c;
+  memset(&c, 0, sizeof c);
+  asim_status st = ASIM_OK;
+  float *out = NULL;
+  ASIM_CHECK_GOTO(st, load_case(&c, path, o), done);
+  printf("%s: %s %s\n", c.name[0] ? c.name : path, c.kind, c.mode);
+  *ok = 1;
+  if (asim_h5_has_attr(c.f, "noise_reps")) {
+    ASIM_CHECK_GOTO(st, check_noise(&c, o, ok), done);
+  } else {
+    const int64_t n = asim_tensor_numel(&c.output);
+    ASIM_CHECK_GOTO(st, ASIM_ALLOC(out, (size_t)n), done);
+    ASIM_CHECK_GOTO(st, run_case(&c, out, 0.0f, 0.0f, o->seed, NULL), done);
+    *ok &= report("output", compare(out, c.output.data, n), 1e-5, o->quiet);
+    if (!strcmp(c.kind, "mha")) ASIM_CHECK_GOTO(st, check_mha_stages(&c, o, ok), done);
+  }
+done:
+  free(out);
+  free_case(&c);
+  return st;
+}
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: asim-layer [--fix-channel-drop] [--reps R] [--seed S] [--quiet] CASE.h5 ...\n"
+             "Runs reference case files through libasim and compares with the stored ASiM outputs.\n");
+}
+
+int main(int argc, char **argv) {
+  options o = {0, 0, 0, 1};
+  int nfiles = 0, failed = 0, bad = 0;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--fix-channel-drop")) o.fix_channel_drop = 1;
+    else if (!strcmp(argv[i], "--quiet")) o.quiet = 1;
+    else if (!strcmp(argv[i], "--reps") && i + 1 < argc) o.reps = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--seed") && i + 1 < argc) o.seed = (uint32_t)strtoul(argv[++i], NULL, 10);
+    else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
+    else if (argv[i][0] == '-' && argv[i][1]) { usage(stderr); fprintf(stderr, "unknown option %s\n", argv[i]); return 2; }
+    else argv[++nfiles] = argv[i];
+  }
+  if (nfiles == 0) { usage(stderr); return 2; }
+  for (int i = 1; i <= nfiles; i++) {
+    int ok = 0;
+    asim_error_clear();
+    if (run_file(argv[i], &o, &ok) != ASIM_OK) {
+      fprintf(stderr, "asim-layer: %s\n", asim_errmsg());
+      bad++;
+    } else if (!ok) {
+      printf("FAIL %s\n", argv[i]);
+      failed++;
+    } else {
+      printf("PASS %s\n", argv[i]);
+    }
+  }
+  if (nfiles > 1) printf("%d case(s): %d passed, %d failed, %d unreadable\n", nfiles, nfiles - failed - bad, failed, bad);
+  return bad ? 2 : (failed ? 1 : 0);
+}
