@@ -51,6 +51,9 @@ asim_status asim_conv_check(const asim_conv_dims *c) {
 
 asim_status asim_conv_mapping(const asim_conv_dims *c, asim_conv_map *map) {
   ASIM_CHECK(asim_conv_check(c));
+  if (c->k * c->k > c->p.nrow)
+    return ASIM_ERR(ASIM_EINVAL, "ASiMConv2d: kernel %dx%d needs %d rows per input channel but nrow = %d",
+                    c->k, c->k, c->k * c->k, c->p.nrow);
   const int64_t kk = (int64_t)c->k * c->k, C = c->in_ch, nrow = c->p.nrow;
   map->channels_per_load = nrow / kk;
   int64_t groups = (C + map->channels_per_load - 1) / map->channels_per_load;
@@ -75,8 +78,9 @@ static void add_bias(float *y, const float *bias, int64_t O, int64_t P) {
 asim_status asim_conv2d_forward(float *out, const float *in, int B, int H, int W,
                                 const float *weight, const float *bias, const asim_conv_dims *c,
                                 const asim_exec *ex) {
-  asim_conv_map map;
-  ASIM_CHECK(asim_conv_mapping(c, &map));
+  asim_conv_map map = {0};
+  ASIM_CHECK(asim_conv_check(c));
+  if (c->p.mode == ASIM_SIMULATION && !c->quant_conv) ASIM_CHECK(asim_conv_mapping(c, &map));
   const asim_cim_params *p = &c->p;
   const int sa = c->quant_conv ? 1 : p->signed_act;
   const int k = c->k, C = c->in_ch, O = c->out_ch;
