@@ -40,6 +40,7 @@ static asim_status attr_str(hid_t obj, const char *path, const char *name, char 
     goto done;
   }
   mt = H5Tcopy(H5T_C_S1);
+  H5Tset_cset(mt, H5Tget_cset(t)); /* h5py writes UTF-8; HDF5 will not convert between csets */
   if (H5Tis_variable_str(t) > 0) {
     char *s = NULL;
     H5Tset_size(mt, H5T_VARIABLE);
@@ -233,6 +234,11 @@ asim_status asim_ds_hdf5_name(const asim_dataset *ds, int64_t i, char *buf, size
   h5_enter();
   hid_t mt = H5Tcopy(H5T_C_S1);
   H5Tset_size(mt, ds->h5name_len);
+  hid_t ft = H5Dget_type(ds->h5names);
+  if (ft >= 0) {
+    H5Tset_cset(mt, H5Tget_cset(ft));
+    H5Tclose(ft);
+  }
   int r = read_row(ds->h5names, mt, i, s);
   H5Tclose(mt);
   h5_leave();
