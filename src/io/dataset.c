@@ -216,7 +216,7 @@ static asim_status detect_format(const char *path, asim_dataset_format *f) {
         !strcmp(s, "test.bin"))
       bin = 1;
     if (strstr(s, "-images-idx3-ubyte") || strstr(s, "-images.idx3-ubyte")) idx = 1;
-    if (!dirs && path_exists(path, s)) {
+    if (!dirs) {
       char *p = asim_ds_join(path, s);
       struct stat es;
       if (p && stat(p, &es) == 0 && S_ISDIR(es.st_mode)) dirs = 1;
