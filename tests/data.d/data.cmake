@@ -18,7 +18,8 @@ if(ASIM_SANITIZE)
     "LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_LIST_DIR}/lsan-mpi.supp:print_suppressions=0:fast_unwind_on_malloc=0"
     "OMPI_MCA_mca_base_component_disable_dlclose=1")
   foreach(t test_resize_matches_pillow test_image_decode_matches_pil test_dataset_formats
-            test_dataset_errors test_fashion_mnist_reference asim_prep_ranks_agree
+            test_dataset_errors test_fashion_mnist_reference test_transform_matches_torchvision
+            asim_prep_ranks_agree
             asim_prep_error_stops_all_ranks)
     if(TEST ${t})
       set_property(TEST ${t} APPEND PROPERTY ENVIRONMENT ${asim_lsan_env})

@@ -144,7 +144,7 @@ static TU_UNUSED int tu_have_pil(void) {
 static TU_UNUSED int tu_run_python(const char *dir, const char *script, const char *args) {
   const char *sp = tu_path(dir, "script.py");
   if (tu_write_str(sp, script) != 0) return -1;
-  char cmd[8192];
+  char cmd[32768];
   snprintf(cmd, sizeof cmd, PYTHON " %s %s", sp, args ? args : "");
   return system(cmd);
 }
