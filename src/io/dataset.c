@@ -243,7 +243,7 @@ static asim_status detect_format(const char *path, asim_dataset_format *f) {
 asim_status asim_dataset_open(asim_dataset **out, const asim_dataset_opts *o) {
   *out = NULL;
   if (!o || !o->path || !*o->path) return ASIM_ERR(ASIM_EINVAL, "dataset: no path given");
-  asim_dataset_format fmt;
+  asim_dataset_format fmt = ASIM_FMT_AUTO;
   ASIM_CHECK(asim_dataset_format_parse(o->format, &fmt));
   if (fmt == ASIM_FMT_AUTO) ASIM_CHECK(detect_format(o->path, &fmt));
   if (o->input_size < 0 || o->input_size > 4096)

@@ -64,7 +64,7 @@ static TU_UNUSED const char *tu_path(const char *a, const char *b) {
   static char bufs[8][4096];
   static int k;
   char *s = bufs[k++ & 7];
-  snprintf(s, 4096, "%s/%s", a, b);
+  if (snprintf(s, 4096, "%s/%s", a, b) >= 4096) s[0] = 0; /* too long: fail loudly later */
   return s;
 }
 
@@ -125,6 +125,8 @@ static TU_UNUSED int tu_write_jpeg(const char *path, const uint8_t *px, int w, i
 }
 
 static TU_UNUSED int tu_read(const char *path, uint8_t **buf, size_t *len) {
+  *buf = NULL;
+  *len = 0;
   FILE *f = fopen(path, "rb");
   if (!f) return -1;
   fseek(f, 0, SEEK_END);
