@@ -804,8 +804,11 @@ static void apply(ctx *x, int k, const config_setting_t *s, const char *file, in
         ok = 1;
       } else if (strcasecmp(str, "none") == 0 || strcasecmp(str, "null") == 0)
         snprintf(hint, sizeof hint, "; did you mean \"None\"?");
-    } else if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64)
-      ok = store_int(d, get_int(s), field);
+    } else if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) {
+      long long v = get_int(s);
+      /* -1 is how None is stored: as an integer it is just out of range */
+      ok = store_int(d, v, field) && !(d->type == KT_INT_NONE && v == ASIM_NONE);
+    }
     break;
   case KT_FLOAT:
     if (is_number(t)) {
@@ -1740,12 +1743,12 @@ int asim_config_notes(const asim_config *c, char *buf, size_t len) {
         }
       }
       if (lost[0])
-        note(&b, &n, "asim_conv_nrow = %d: 3x3 convolutions %s (%s) input channels (spec 3.3); %s",
-             c->asim_conv_nrow, c->compat.conv_channel_drop ? "drop trailing" : "would drop",
-             lost,
-             c->compat.conv_channel_drop ? "replicating ASiM (compat.conv_channel_drop = true)"
-                                         : "asim-mpi uses them all (compat.conv_channel_drop = "
-                                           "false), which deviates from ASiM");
+        note(&b, &n, "asim_conv_nrow = %d: ASiM leaves trailing input channels of 3x3 "
+                     "convolutions unused (%s; spec 3.3); %s",
+             c->asim_conv_nrow, lost,
+             c->compat.conv_channel_drop ? "replicated (compat.conv_channel_drop = true)"
+                                         : "asim-mpi uses all of them (compat.conv_channel_drop "
+                                           "= false): results deviate from ASiM");
     }
   } else {
     s = c->asim_vit_attn_qk_rand_noise_sigma + c->asim_vit_attn_qk_non_linear_sigma +
