@@ -110,8 +110,10 @@ typedef struct {
 #define KE(f, ch) {#f, KT_ENUM, OFF(f), 0, 0, FC_ANY, ch, 0, 0}
 #define KS(f) {#f, KT_STR, OFF(f), 0, 0, FC_ANY, NULL, FSIZE(f), 0}
 #define KP(f) {#f, KT_PATH, OFF(f), 0, 0, FC_ANY, NULL, FSIZE(f), 0}
-#define KIL(f, n, lo, hi) {#f, KT_INT_LIST, OFF(f), lo, hi, FC_ANY, NULL, FSIZE(f) / sizeof(int), OFF(n)}
-#define KFL(f, n, chk) {#f, KT_FLOAT_LIST, OFF(f), 0, 0, chk, NULL, FSIZE(f) / sizeof(double), OFF(n)}
+#define KIL(f, n, lo, hi)                                                                          \
+  { #f, KT_INT_LIST, OFF(f), lo, hi, FC_ANY, NULL, FSIZE(f) / sizeof(int), OFF(n) }
+#define KFL(f, n, chk)                                                                             \
+  { #f, KT_FLOAT_LIST, OFF(f), 0, 0, chk, NULL, FSIZE(f) / sizeof(double), OFF(n) }
 
 /* Bounds (reasons in docs/config.md):
  * bits 2..16: a 1-bit signed code has no magnitude level (2^(b-1)-1 = 0, the quantiser divides
@@ -522,11 +524,13 @@ static const char *closest(const char *name, const char *const *cands, int n, in
 
 /* A known key (or group) close to an unknown name, or NULL. */
 static const char *suggest_key(const char *name) {
-  if (strncmp(name, "cfg.", 4) == 0 && find_key(name + 4) >= 0) return KEYS[find_key(name + 4)].name;
-  if (!strchr(name, '.')) /* "seed" for "run.seed" */
+  const char *dot = strchr(name, '.');
+  if (dot && find_key(dot + 1) >= 0) /* "cfg.test_bs", or a top-level key put in a group */
+    return KEYS[find_key(dot + 1)].name;
+  if (!dot) /* "seed" for "run.seed" */
     for (int k = 0; k < NKEYS; k++) {
-      const char *dot = strchr(KEYS[k].name, '.');
-      if (dot && strcmp(dot + 1, name) == 0) return KEYS[k].name;
+      const char *kd = strchr(KEYS[k].name, '.');
+      if (kd && strcmp(kd + 1, name) == 0) return KEYS[k].name;
     }
   const char *cands[NKEYS + 4];
   int n = 0;
@@ -555,22 +559,25 @@ typedef struct {
   char text[400];
 } problem_t;
 
+/* One load / apply / validate: a working copy (committed only when everything passes), where
+ * each value came from, and the problems found. */
 typedef struct {
   asim_config c;
-  signed char rank[NKEYS];    /* origin of each value in this batch (R_BASE: not set) */
-  signed char derived[NKEYS]; /* filled from another key, not checked on its own */
-  const char *file[NKEYS];    /* origin label (file name, "--set", ...) */
+  signed char rank[NKEYS];      /* origin of each value in this batch (R_BASE: not set) */
+  signed char derived[NKEYS];   /* skip its own range check: derived from another key, or
+                                   its value was already rejected */
+  const char *file[NKEYS];      /* origin label (file name, "--set", ...) */
   int line[NKEYS];
-  const char *base; /* how to name values not set in this batch */
-  const char *text_label;     /* file name for settings of the main text */
-  const char *incdir;         /* @include directory (names of included files are relative) */
-  char incnames[8][512];      /* "incdir/name" of included files, for messages */
+  int seq[NKEYS];               /* position of the --set that gave the value */
+  const char *base;             /* how to name values not set in this batch */
+  const char *text_label;       /* file name for settings of the main text */
+  const char *incdir;           /* @include directory (names of included files are relative) */
+  char incnames[8][512];        /* "incdir/name" of included files, for messages */
   int n_incnames;
   int bad_lines[MAX_BAD_LINES]; /* main-text lines with a rejected integer literal */
   int n_bad;
-  int seq[NKEYS];              /* position of the --set that gave the value */
-  int n_assign;               /* --set assignments seen so far */
-  long order;                 /* sort position of the next problem (see key_order) */
+  int n_assign;                 /* --set assignments seen so far */
+  long order;                   /* sort position of the next problem (see key_order) */
   int nprob;
   problem_t prob[MAX_PROBLEMS];
 } ctx;
@@ -657,7 +664,9 @@ static const char *rule_text(int k, char *out, size_t len) {
   sbuf b = {0};
   switch (d->type) {
   case KT_INT: sb_printf(&b, "must be an integer in %ld..%ld", d->lo, d->hi); break;
-  case KT_INT_NONE: sb_printf(&b, "must be \"None\" or an integer in %ld..%ld", d->lo, d->hi); break;
+  case KT_INT_NONE:
+    sb_printf(&b, "must be \"None\" or an integer in %ld..%ld", d->lo, d->hi);
+    break;
   case KT_U32: sb_puts(&b, "must be an integer in 0..4294967295"); break;
   case KT_FLOAT: sb_printf(&b, "must be %s", float_rule(d->fc)); break;
   case KT_BOOL: sb_puts(&b, "must be true or false"); break;
@@ -674,8 +683,8 @@ static const char *rule_text(int k, char *out, size_t len) {
     sb_printf(&b, "must be a path (non-empty string of at most %zu bytes) or \"None\"", d->cap - 1);
     break;
   case KT_INT_LIST:
-    sb_printf(&b, "must be a list of at most %zu integers in %ld..%ld, e.g. [120, 180]", d->cap, d->lo,
-              d->hi);
+    sb_printf(&b, "must be a list of at most %zu integers in %ld..%ld, e.g. [120, 180]", d->cap,
+              d->lo, d->hi);
     break;
   case KT_FLOAT_LIST:
     sb_printf(&b, "must be a list of at most %zu numbers (%s), e.g. [0.5, 0.5, 0.5]", d->cap,
@@ -1033,8 +1042,8 @@ static void scan_ints(ctx *x, const char *text, const char *label, const char *k
       if (bad) {
         char w[512];
         if (!key) x->order = 10000000L + line;
-        snprintf(digits, sizeof digits, "%s%.*s%s", neg ? "-" : "", (int)((q - p) < 40 ? q - p : 40),
-                 p, is64 ? "L" : "");
+        snprintf(digits, sizeof digits, "%s%.*s%s", neg ? "-" : "",
+                 (int)((q - p) < 40 ? q - p : 40), p, is64 ? "L" : "");
         problem(x, "%s: %s%s%s = %s: integer literal out of range (%s); libconfig would "
                    "silently wrap it",
                 where(label, key ? 0 : line, w, sizeof w), key ? "" : group,
@@ -1085,9 +1094,10 @@ static void apply_assignment(ctx *x, const char *assign, const char *label, int 
     return;
   }
   ktype t = KEYS[k].type;
-  int bare_string = v[0] != '"' && (t == KT_STR || t == KT_PATH || t == KT_ENUM ||
-                                    ((t == KT_INT_NONE || t == KT_TRI) && isalpha((unsigned char)v[0]) &&
-                                     strncasecmp(v, "true", vn) && strncasecmp(v, "false", vn)));
+  int bare_string =
+      v[0] != '"' && (t == KT_STR || t == KT_PATH || t == KT_ENUM ||
+                      ((t == KT_INT_NONE || t == KT_TRI) && isalpha((unsigned char)v[0]) &&
+                       strncasecmp(v, "true", vn) && strncasecmp(v, "false", vn)));
   sbuf b = {0};
   sb_puts(&b, "v = ");
   if (bare_string) {
@@ -1101,8 +1111,8 @@ static void apply_assignment(ctx *x, const char *assign, const char *label, int 
      * (on the command line there is no file syntax to respect); key ranges still apply. */
     size_t i = (v[0] == '-' || v[0] == '+') ? 1 : 0, nd = 0;
     while (i + nd < vn && isdigit((unsigned char)v[i + nd])) nd++;
-    if (nd >= 10 && nd <= 18 && i + nd == vn && strtoll(v, NULL, 10) != (int)strtoll(v, NULL, 10))
-      sb_puts(&b, "L");
+    long long q = (nd >= 10 && nd <= 18 && i + nd == vn) ? strtoll(v, NULL, 10) : 0;
+    if (q < INT_MIN || q > INT_MAX) sb_puts(&b, "L");
   }
   sb_puts(&b, ";\n");
   if (b.oom) {
@@ -1132,10 +1142,8 @@ static void apply_assignment(ctx *x, const char *assign, const char *label, int 
 
 /* ================================================================ whole-config rules */
 
-static int K(const char *name) {
-  int k = find_key(name);
-  return k; /* names below are literals of the table; a typo shows up as -1 in tests */
-}
+/* Index of a key named in the rules below (all are table names: checked when writing them). */
+static int K(const char *name) { return find_key(name); }
 
 static const char *origin_phrase(const ctx *x, int k, char *out, size_t len) {
   char w[512];
@@ -1195,8 +1203,10 @@ static int imax(int a, int b) { return a > b ? a : b; }
 static void hybrid_rule(ctx *x, const char *key, int levels, const char *which) {
   int k = K(key), h = *FIELD(&x->c, k, int);
   if (h != ASIM_NONE && h > levels)
-    xproblem(x, k, -1, "exceeds the %d cycle levels (wbit + xbit - 1) of the widest %s layer "
-                       "(spec 3.2); %d already keeps every cycle noise-free", levels, which, levels);
+    xproblem(x, k, -1,
+             "exceeds the %d cycle levels (wbit + xbit - 1) of the widest %s layer "
+             "(spec 3.2); %d already keeps every cycle noise-free",
+             levels, which, levels);
 }
 
 static void cross_rules(ctx *x, int strict) {
@@ -1281,9 +1291,10 @@ static void cross_rules(ctx *x, int strict) {
   fullscale_rule(x, "asim_vit_attn_av_a_enc", "asim_vit_attn_nrow");
 
   /* Hybrid levels: at most the number of cycle anti-diagonals of the layers they feed. */
-  hybrid_rule(x, "asim_cnn_hybrid_levels",
-              imax(c->asim_conv_wbit + c->asim_conv_xbit, c->asim_linear_wbit + c->asim_linear_xbit) - 1,
-              "ResNet/VGG");
+  hybrid_rule(
+      x, "asim_cnn_hybrid_levels",
+      imax(c->asim_conv_wbit + c->asim_conv_xbit, c->asim_linear_wbit + c->asim_linear_xbit) - 1,
+      "ResNet/VGG");
   int vl = imax(imax(c->asim_vit_attn_qk_qbit + c->asim_vit_attn_qk_kbit,
                      c->asim_vit_attn_av_vbit + c->asim_vit_attn_av_abit),
                 imax(c->asim_vit_attn_proj_wbit + c->asim_vit_attn_proj_xbit,
@@ -1564,8 +1575,8 @@ asim_status asim_config_get_text(const asim_config *cfg, const char *key, char *
   int k = key ? find_key(key) : -1;
   if (k < 0) {
     const char *sg = key ? suggest_key(key) : NULL;
-    return ASIM_ERR(ASIM_EINVAL, "asim_config_get_text: %s: unknown key%s%s%s", key ? key : "(null)",
-                    sg ? "; did you mean " : "", sg ? sg : "", sg ? "?" : "");
+    return ASIM_ERR(ASIM_EINVAL, "asim_config_get_text: %s: unknown key%s%s%s",
+                    key ? key : "(null)", sg ? "; did you mean " : "", sg ? sg : "", sg ? "?" : "");
   }
   sbuf b = {0};
   sb_value(&b, cfg, k);

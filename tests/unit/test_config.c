@@ -496,6 +496,8 @@ static const bad_case BAD[] = {
     {"own group key typo", "run = {\n  sed = 3;\n};\n", {NULL}, ASIM_EINVAL,
      {"@:2", "run.sed", "did you mean run.seed?"}},
     {"group given as a value", "run = 5;\n", {NULL}, ASIM_EINVAL, {"@:1", "run", "group"}},
+    {"top-level key inside a group", "data = {\n  test_bs = 4;\n};\n", {NULL}, ASIM_EINVAL,
+     {"@:2", "data.test_bs", "did you mean test_bs?"}},
     {"transforms line from config.py", "transforms_test = \"x\";\n", {NULL}, ASIM_EINVAL,
      {"@:1", "transforms_test", "remove this line"}},
     {"syntax error with line number", "task = \"CIFAR-10\";\n\nasim_conv_wbit = ;\n", {NULL},
@@ -534,7 +536,9 @@ static void test_bad_inputs_name_location_and_key(void) {
     asim_config_defaults(&c);
     before = c;
     asim_status st = asim_config_load(&c, path, b->set, n);
-    if (st != b->code) fprintf(stderr, "\n  case \"%s\": status %d, expected %d\n%s\n", b->name, st, b->code, asim_errmsg());
+    if (st != b->code)
+      fprintf(stderr, "\n  case \"%s\": status %d, expected %d\n%s\n", b->name, st, b->code,
+              asim_errmsg());
     CU_ASSERT_EQUAL(st, b->code);
     CU_ASSERT_TRUE(asim_config_equal(&c, &before)); /* untouched on error */
     for (int w = 0; w < 4 && b->want[w]; w++) {
