@@ -731,6 +731,15 @@ static int check_value(const asim_config *c, int k, char *why, size_t len) {
   case KT_PATH: {
     const char *s = CFIELD(c, k, char);
     if ((d->type == KT_STR && !s[0]) || !memchr(s, 0, d->cap)) return rule_text(k, why, len), 1;
+    /* A ported Windows path "D:\data\test" reads as "D:\data<TAB>est": in libconfig strings a
+     * backslash starts an escape. No legitimate path or name holds control characters. */
+    for (const unsigned char *q = (const unsigned char *)s; *q; q++)
+      if (*q < 0x20 || *q == 0x7f)
+        return snprintf(why, len, "contains a control character (byte 0x%02x): in libconfig "
+                                  "strings a backslash starts an escape (\\t is a tab); write "
+                                  "paths with / or double the backslashes",
+                        *q),
+               1;
     return 0;
   }
   case KT_INT_LIST:
@@ -1438,6 +1447,7 @@ static asim_status parse_text(ctx *x, config_t *lc, const char *text, const char
                               const char *incdir) {
   config_set_auto_convert(lc, 1);
   if (incdir) config_set_include_dir(lc, incdir);
+  if (strncmp(text, "\xef\xbb\xbf", 3) == 0) text += 3; /* UTF-8 byte-order mark */
   if (!config_read_string(lc, text)) {
     if (config_error_type(lc) == CONFIG_ERR_FILE_IO)
       return ASIM_ERR(ASIM_EIO, "%s: %s", label, config_error_text(lc));

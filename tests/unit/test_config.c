@@ -274,6 +274,15 @@ static void test_python_spellings(void) {
   CU_ASSERT_DOUBLE_EQUAL(c.asim_conv_trim_noise, 50.0, 0);
 }
 
+static void test_crlf_and_byte_order_mark(void) {
+  asim_config c;
+  CU_ASSERT_OK(asim_config_load(&c, write_cfg("crlf.cfg", "\xef\xbb\xbftest_bs = 32;\r\n"
+                                                          "asim_conv_adc_prec = 6;\r\n"),
+                                NULL, 0));
+  CU_ASSERT_EQUAL(c.test_bs, 32);
+  CU_ASSERT_EQUAL(c.asim_conv_adc_prec, 6);
+}
+
 static void test_include_and_device_ignored(void) {
   asim_config c;
   write_cfg("base.cfg", "test_bs = 32;\ndevice = \"cuda:1\";\n");
@@ -388,13 +397,13 @@ static void test_text_round_trip_is_exact(void) {
                       "data.channels=1",
                       "data.mean=[0.1307]",
                       "data.std=[0.30810000000000004]",
-                      "test_dir=\"data/we\\\"ird\\\\path\\twith tab and \xc3\xa9\"",
+                      "test_dir=\"data/we\\\"ird\\\\path and \xc3\xa9\"",
                       "pretrain_model_path=None",
                       "run.job=train",
                       "report.logits=false",
                       "asim_vit_hybrid_levels=0"};
   CU_ASSERT_OK(asim_config_apply(&c, ov, (int)(sizeof ov / sizeof ov[0]), "test"));
-  CU_ASSERT_STRING_EQUAL(c.test_dir, "data/we\"ird\\path\twith tab and \xc3\xa9");
+  CU_ASSERT_STRING_EQUAL(c.test_dir, "data/we\"ird\\path and \xc3\xa9");
   CU_ASSERT_EQUAL(c.run.seed, 4294967295u);
   CU_ASSERT_EQUAL(c.n_milestones, 0);
   CU_ASSERT_EQUAL(c.asim_vit_hybrid_levels, 0); /* 0 and None stay distinct */
@@ -498,6 +507,8 @@ static const bad_case BAD[] = {
     {"group given as a value", "run = 5;\n", {NULL}, ASIM_EINVAL, {"@:1", "run", "group"}},
     {"top-level key inside a group", "data = {\n  test_bs = 4;\n};\n", {NULL}, ASIM_EINVAL,
      {"@:2", "data.test_bs", "did you mean test_bs?"}},
+    {"Windows path with a libconfig escape", "\ntest_dir = \"D:\\datasets\\CIFAR10\\test\";\n",
+     {NULL}, ASIM_EINVAL, {"@:2", "test_dir = \"D:", "control character", "backslash"}},
     {"transforms line from config.py", "transforms_test = \"x\";\n", {NULL}, ASIM_EINVAL,
      {"@:1", "transforms_test", "remove this line"}},
     {"syntax error with line number", "task = \"CIFAR-10\";\n\nasim_conv_wbit = ;\n", {NULL},
@@ -662,6 +673,7 @@ void asim_register_tests(void) {
   CU_add_test(s, "omitted and derived keys", test_omitted_keys_and_derived_keys);
   CU_add_test(s, "Python spellings", test_python_spellings);
   CU_add_test(s, "@include; device accepted", test_include_and_device_ignored);
+  CU_add_test(s, "CRLF and byte-order mark", test_crlf_and_byte_order_mark);
   CU_add_test(s, "--set parses libconfig values", test_set_overrides_parse_like_libconfig_values);
   CU_add_test(s, "run-time set/get/apply", test_runtime_set_get_and_apply);
   CU_add_test(s, "text round trip is exact", test_text_round_trip_is_exact);
