@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "asim/cim.h"
+#include "asim/dataset.h"
 #include "asim/error.h"
 
 #define ASIM_CONFIG_STR 4096       /* capacity of path and string fields, NUL included */
@@ -21,15 +23,7 @@
 #define ASIM_NONE (-1)             /* Python None of act_enc / hybrid_levels keys */
 #define ASIM_AUTO (-1)             /* "auto" of tri-state keys (report.logits) */
 
-typedef enum { ASIM_MODE_TRAIN = 0, ASIM_MODE_INFERENCE = 1, ASIM_MODE_SIMULATION = 2 } asim_mode;
-
-typedef enum {
-  ASIM_TASK_CIFAR10 = 0,
-  ASIM_TASK_CIFAR100,
-  ASIM_TASK_IMAGENET,
-  ASIM_TASK_MNIST,        /* asim-mpi addition */
-  ASIM_TASK_FASHION_MNIST /* asim-mpi addition */
-} asim_task;
+/* asim_mode (Train / Inference / Simulation) comes from cim.h, asim_task from dataset.h. */
 
 typedef enum {
   ASIM_MODEL_RESNET18 = 0,
@@ -51,7 +45,7 @@ typedef enum {
   ASIM_MODEL_VIT_L32,
   ASIM_MODEL_VIT_H14,
   ASIM_MODEL_COUNT
-} asim_model;
+} asim_model_id;
 
 typedef enum { ASIM_FAMILY_RESNET = 0, ASIM_FAMILY_VGG, ASIM_FAMILY_VIT } asim_model_family;
 
@@ -59,14 +53,14 @@ typedef enum { ASIM_LINEAR_FC = 0, ASIM_LINEAR_PROJ = 1 } asim_linear_type;
 
 /* Own groups. */
 typedef enum { ASIM_JOB_SIMULATE = 0, ASIM_JOB_TRAIN = 1 } asim_job;
-typedef enum { ASIM_ACT_SCALE_BATCH = 0, ASIM_ACT_SCALE_SAMPLE = 1 } asim_act_scale;
+typedef enum { ASIM_ACT_SCALE_BATCH = 0, ASIM_ACT_SCALE_SAMPLE = 1 } asim_act_scale_mode;
 typedef enum { ASIM_DATA_AUTO = 0, ASIM_DATA_FOLDER = 1, ASIM_DATA_IDX = 2 } asim_data_format;
 typedef enum { ASIM_ORDER_SORTED = 0, ASIM_ORDER_LISTING = 1 } asim_file_order;
 
 typedef struct {
   /* ---- spec §10.1: task, model, sizes, device ---- */
   asim_task task;
-  asim_model model_name;
+  asim_model_id model_name;
   int input_size;  /* network input (test resize, training crop) */
   int origin_size; /* training-transform resize */
   int image_size;  /* ViT image size; always equals input_size */
@@ -134,7 +128,7 @@ typedef struct {
   struct {
     asim_job job;
     uint32_t seed;            /* noise key (spec §13.2) */
-    asim_act_scale act_scale; /* batch = ASiM semantics; sample = per-sample scales */
+    asim_act_scale_mode act_scale; /* batch = ASiM semantics; sample = per-sample scales */
     int threads;              /* compute threads per rank */
   } run;
   struct {
@@ -207,12 +201,9 @@ int asim_config_nkeys(void);
 const char *asim_config_key(int i);
 
 /* Names exactly as written in config files. */
-const char *asim_mode_name(asim_mode m);
-const char *asim_task_name(asim_task t);
-const char *asim_model_name(asim_model m);
-asim_model_family asim_model_family_of(asim_model m);
-int asim_model_patch(asim_model m); /* ViT patch size, 0 for CNNs */
-int asim_task_classes(asim_task t);
+const char *asim_model_id_name(asim_model_id m);
+asim_model_family asim_model_family_of(asim_model_id m);
+int asim_model_id_patch(asim_model_id m); /* ViT patch size, 0 for CNNs */
 int asim_task_channels(asim_task t);
 /* data.channels resolved: the task's own when 0. */
 int asim_config_channels(const asim_config *cfg);

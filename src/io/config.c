@@ -31,33 +31,20 @@ static const char *const FORMATS[] = {"auto", "folder", "idx", NULL};
 static const char *const ORDERS[] = {"sorted", "listing", NULL};
 static const char *const GROUPS[] = {"run", "report", "data", "compat", NULL};
 
-const char *asim_mode_name(asim_mode m) {
-  return (unsigned)m < 3 ? MODES[m] : "?";
-}
-const char *asim_task_name(asim_task t) {
-  return (unsigned)t < 5 ? TASKS[t] : "?";
-}
-const char *asim_model_name(asim_model m) {
+const char *asim_model_id_name(asim_model_id m) {
   return (unsigned)m < ASIM_MODEL_COUNT ? MODELS[m] : "?";
 }
-asim_model_family asim_model_family_of(asim_model m) {
+asim_model_family asim_model_family_of(asim_model_id m) {
   if (m <= ASIM_MODEL_RESNET152) return ASIM_FAMILY_RESNET;
   if (m <= ASIM_MODEL_VGG19_BN) return ASIM_FAMILY_VGG;
   return ASIM_FAMILY_VIT;
 }
-int asim_model_patch(asim_model m) {
+int asim_model_id_patch(asim_model_id m) {
   switch (m) {
   case ASIM_MODEL_VIT_B16: case ASIM_MODEL_VIT_L16: return 16;
   case ASIM_MODEL_VIT_B32: case ASIM_MODEL_VIT_L32: return 32;
   case ASIM_MODEL_VIT_H14: return 14;
   default: return 0;
-  }
-}
-int asim_task_classes(asim_task t) {
-  switch (t) {
-  case ASIM_TASK_CIFAR100: return 100;
-  case ASIM_TASK_IMAGENET: return 1000;
-  default: return 10;
   }
 }
 int asim_task_channels(asim_task t) {
@@ -241,16 +228,16 @@ void asim_config_defaults(asim_config *c) {
   c->PACT = 1;
 
   c->asim_cnn_hybrid_levels = ASIM_NONE;
-  c->asim_conv_mode = ASIM_MODE_SIMULATION;
+  c->asim_conv_mode = ASIM_SIMULATION;
   c->asim_conv_wbit = c->asim_conv_xbit = c->asim_conv_adc_prec = 8;
   c->asim_conv_nrow = 255;
   c->asim_act_enc = ASIM_NONE;
-  c->asim_linear_mode = ASIM_MODE_SIMULATION;
+  c->asim_linear_mode = ASIM_SIMULATION;
   c->asim_linear_wbit = c->asim_linear_xbit = c->asim_linear_adc_prec = 8;
   c->asim_linear_nrow = 255;
   c->asim_linear_act_enc = ASIM_NONE;
   c->asim_linear_layer = ASIM_LINEAR_FC;
-  c->quant_conv_mode = ASIM_MODE_TRAIN;
+  c->quant_conv_mode = ASIM_TRAIN;
   c->quant_conv_wbit = c->quant_conv_xbit = 8;
 
   c->asim_vit_hybrid_levels = ASIM_NONE;
@@ -260,17 +247,17 @@ void asim_config_defaults(asim_config *c) {
   c->asim_vit_attn_qk_adc_prec = c->asim_vit_attn_av_adc_prec = c->asim_vit_attn_proj_adc_prec = 8;
   c->asim_vit_attn_nrow = 255;
   c->asim_vit_attn_qk_k_enc = c->asim_vit_attn_av_a_enc = c->asim_vit_attn_proj_act_enc = ASIM_NONE;
-  c->asim_vit_attn_mode = ASIM_MODE_TRAIN;
+  c->asim_vit_attn_mode = ASIM_TRAIN;
   c->asim_vit_mlp_wbit = c->asim_vit_mlp_xbit = c->asim_vit_mlp_adc_prec = 8;
   c->asim_vit_mlp_nrow = 255;
   c->asim_vit_mlp_act_enc = ASIM_NONE;
-  c->asim_vit_mlp_mode = ASIM_MODE_TRAIN;
+  c->asim_vit_mlp_mode = ASIM_TRAIN;
   c->asim_vit_fc_wbit = c->asim_vit_fc_xbit = c->asim_vit_fc_adc_prec = 8;
   c->asim_vit_fc_nrow = 255;
   c->asim_vit_fc_act_enc = ASIM_NONE;
-  c->asim_vit_fc_mode = ASIM_MODE_TRAIN;
+  c->asim_vit_fc_mode = ASIM_TRAIN;
   c->asim_vit_quant_conv_wbit = c->asim_vit_quant_conv_xbit = 8;
-  c->asim_vit_quant_conv_mode = ASIM_MODE_TRAIN;
+  c->asim_vit_quant_conv_mode = ASIM_TRAIN;
 
   SETS(c->train_dir, "data/CIFAR10/train");
   SETS(c->valid_dir, "data/CIFAR10/test");
@@ -1243,11 +1230,11 @@ static void cross_rules(ctx *x, int strict) {
     xproblem(x, K("cls_num"), K("task"), "task \"%s\" has %d classes, so cls_num must be %d",
              asim_task_name(c->task), ncls, ncls);
   if (fam == ASIM_FAMILY_VIT) {
-    int p = asim_model_patch(c->model_name);
+    int p = asim_model_id_patch(c->model_name);
     if (c->input_size % p)
       xproblem(x, kin, K("model_name"), "%s cuts the image into %dx%d patches: input_size must "
                                         "be a multiple of %d",
-               asim_model_name(c->model_name), p, p, p);
+               asim_model_id_name(c->model_name), p, p, p);
   }
   if (fam == ASIM_FAMILY_VGG && c->input_size < 4)
     xproblem(x, kin, K("model_name"), "VGG's small variant halves the input twice: input_size "
@@ -1314,15 +1301,15 @@ static void cross_rules(ctx *x, int strict) {
   if (fam != ASIM_FAMILY_VIT) {
     /* A macro load holds whole 3x3 kernels: G = floor(nrow / 9) channels, 0 fails (spec 3.3).
      * Stems are QuantConv2d and never simulated, so 3x3 is the largest simulated kernel. */
-    if (c->asim_conv_mode == ASIM_MODE_SIMULATION && c->asim_conv_nrow < 9)
+    if (c->asim_conv_mode == ASIM_SIMULATION && c->asim_conv_nrow < 9)
       xproblem(x, K("asim_conv_nrow"), K("asim_conv_mode"),
                "simulated 3x3 convolutions need asim_conv_nrow >= 9 (a macro load holds "
                "floor(nrow/9) whole kernels; ASiM fails with 0, spec 3.3)");
-    if (c->asim_linear_mode == ASIM_MODE_SIMULATION && c->asim_linear_layer == ASIM_LINEAR_PROJ)
+    if (c->asim_linear_mode == ASIM_SIMULATION && c->asim_linear_layer == ASIM_LINEAR_PROJ)
       xproblem(x, K("asim_linear_layer"), K("model_name"),
                "the %s classifier gets 2-D (batch, features) input; ASiM's \"proj\" type expects "
                "3-D token tensors and fails in Simulation mode (spec 3.4); use \"fc\"",
-               asim_model_name(c->model_name));
+               asim_model_id_name(c->model_name));
   }
 
   int kjob = K("run.job");
@@ -1725,10 +1712,10 @@ static void note(sbuf *b, int *n, const char *fmt, ...) {
 /* Noise sigmas act only in Simulation, trim noise only in Train/Inference (spec 3.1, 4). */
 static void noise_notes(sbuf *b, int *n, const char *grp, asim_mode mode, double sig, double trim,
                         const char *trim_key) {
-  if (mode != ASIM_MODE_SIMULATION && sig > 0)
+  if (mode != ASIM_SIMULATION && sig > 0)
     note(b, n, "%s noise sigmas have no effect: the mode is \"%s\" (ADC noise exists only in "
                "Simulation mode)", grp, asim_mode_name(mode));
-  if (mode == ASIM_MODE_SIMULATION && trim > 0)
+  if (mode == ASIM_SIMULATION && trim > 0)
     note(b, n, "%s = %g has no effect in Simulation mode (trim noise acts in Train/Inference, "
                "spec 4)", trim_key, trim);
 }
@@ -1745,12 +1732,12 @@ int asim_config_notes(const asim_config *c, char *buf, size_t len) {
     double sl = c->asim_linear_rand_noise_sigma + c->asim_linear_non_linear_sigma;
     noise_notes(&b, &n, "asim_linear", c->asim_linear_mode, sl, c->asim_linear_trim_noise,
                 "asim_linear_trim_noise");
-    double active = (c->asim_conv_mode == ASIM_MODE_SIMULATION ? s : 0) +
-                    (c->asim_linear_mode == ASIM_MODE_SIMULATION ? sl : 0);
+    double active = (c->asim_conv_mode == ASIM_SIMULATION ? s : 0) +
+                    (c->asim_linear_mode == ASIM_SIMULATION ? sl : 0);
     if (c->asim_cnn_hybrid_levels > 0 && active == 0)
       note(&b, &n, "asim_cnn_hybrid_levels = %d has no effect without ADC noise (it only selects "
                    "noise-free cycles)", c->asim_cnn_hybrid_levels);
-    if (c->asim_conv_mode == ASIM_MODE_SIMULATION) {
+    if (c->asim_conv_mode == ASIM_SIMULATION) {
       /* spec 3.3: ceil(C/G) pieces but only U = ceil(9C/nrow) loads processed. */
       static const int chans[] = {64, 128, 256, 512};
       int G = c->asim_conv_nrow / 9;
@@ -1784,9 +1771,9 @@ int asim_config_notes(const asim_config *c, char *buf, size_t len) {
     double sf = c->asim_vit_fc_rand_noise_sigma + c->asim_vit_fc_non_linear_sigma;
     noise_notes(&b, &n, "asim_vit_fc", c->asim_vit_fc_mode, sf, c->asim_vit_fc_trim_noise,
                 "asim_vit_fc_trim_noise");
-    double active = (c->asim_vit_attn_mode == ASIM_MODE_SIMULATION ? s : 0) +
-                    (c->asim_vit_mlp_mode == ASIM_MODE_SIMULATION ? sm : 0) +
-                    (c->asim_vit_fc_mode == ASIM_MODE_SIMULATION ? sf : 0);
+    double active = (c->asim_vit_attn_mode == ASIM_SIMULATION ? s : 0) +
+                    (c->asim_vit_mlp_mode == ASIM_SIMULATION ? sm : 0) +
+                    (c->asim_vit_fc_mode == ASIM_SIMULATION ? sf : 0);
     if (c->asim_vit_hybrid_levels > 0 && active == 0)
       note(&b, &n, "asim_vit_hybrid_levels = %d has no effect without ADC noise (it only selects "
                    "noise-free cycles)", c->asim_vit_hybrid_levels);

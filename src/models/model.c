@@ -302,18 +302,27 @@ asim_status asim_model_load_state(asim_model *m, asim_state *st, int allow_unexp
 
 /* ---- initialisation -------------------------------------------------------------------- */
 
-static float init_uniform(uint64_t seed, uint32_t key_index, uint32_t i) {
-  float z1, z2;
-  asim_noise_key k = {(uint32_t)seed ^ 0x5eed1u, (uint32_t)(seed >> 32) ^ 0x1a17u};
-  asim_normal2(k, key_index, i, 0, 7, &z1, &z2);
-  return 0.5f * (1.0f + erff(z1 * (float)M_SQRT1_2)); /* normal CDF: uniform in (0,1) */
+/* Deterministic initial values: Philox keyed by the seed, counter (key index, element). */
+static void fill_normal(float *w, int64_t n, float sd, uint64_t seed, uint32_t key_index) {
+  asim_noise_key k = {(uint32_t)seed ^ 0x5eed2u, (uint32_t)(seed >> 32) ^ 0x1a17u};
+  for (int64_t j = 0; j < n; j += 4) {
+    float u[4], z[4];
+    asim_uniform4(k, key_index, (uint32_t)(j / 4), 0, 8, u);
+    for (int p = 0; p < 2; p++) { /* Box-Muller: two normals from each pair of uniforms */
+      float r = sqrtf(-2.0f * logf(1.0f - u[2 * p])), a = 6.2831853f * u[2 * p + 1];
+      z[2 * p] = r * cosf(a), z[2 * p + 1] = r * sinf(a);
+    }
+    for (int i = 0; i < 4 && j + i < n; i++) w[j + i] = sd * z[i];
+  }
 }
 
-static float init_normal(uint64_t seed, uint32_t key_index, uint32_t i) {
-  float z1, z2;
-  asim_noise_key k = {(uint32_t)seed ^ 0x5eed2u, (uint32_t)(seed >> 32) ^ 0x1a17u};
-  asim_normal2(k, key_index, i, 0, 8, &z1, &z2);
-  return z1;
+static void fill_uniform(float *w, int64_t n, float bound, uint64_t seed, uint32_t key_index) {
+  asim_noise_key k = {(uint32_t)seed ^ 0x5eed1u, (uint32_t)(seed >> 32) ^ 0x1a17u};
+  for (int64_t j = 0; j < n; j += 4) {
+    float u[4];
+    asim_uniform4(k, key_index, (uint32_t)(j / 4), 0, 9, u);
+    for (int i = 0; i < 4 && j + i < n; i++) w[j + i] = bound * (2.0f * u[i] - 1.0f);
+  }
 }
 
 asim_status asim_model_init_random(asim_model *m, uint64_t seed) {
@@ -342,19 +351,18 @@ asim_status asim_model_init_random(asim_model *m, uint64_t seed) {
         for (int64_t j = 0; j < n; j++) w[j] = 1.0f;
     } else if (k->kind == OP_TOKENS) {
       if (!strcmp(leaf, "pos_embedding"))
-        for (int64_t j = 0; j < n; j++) w[j] = 0.02f * init_normal(seed, ki, (uint32_t)j);
+        fill_normal(w, n, 0.02f, seed, ki);
     } else if (cnn && (k->kind == OP_ACONV || k->kind == OP_QCONV)) {
       if (is_w) { /* kaiming normal, fan_out, ReLU gain; biases 0 */
-        double sd = sqrt(2.0 / (double)(k->shape[0] * k->shape[2] * k->shape[3]));
-        for (int64_t j = 0; j < n; j++) w[j] = (float)sd * init_normal(seed, ki, (uint32_t)j);
+        fill_normal(w, n, (float)sqrt(2.0 / (double)(k->shape[0] * k->shape[2] * k->shape[3])), seed, ki);
       }
     } else if (m->arch == ASIM_ARCH_VGG && k->kind == OP_LINEAR) {
       if (is_w)
-        for (int64_t j = 0; j < n; j++) w[j] = 0.01f * init_normal(seed, ki, (uint32_t)j);
+        fill_normal(w, n, 0.01f, seed, ki);
     } else {
       /* PyTorch's default Linear/Conv init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias */
       float bound = (float)(1.0 / sqrt((double)k->fan_in));
-      for (int64_t j = 0; j < n; j++) w[j] = bound * (2.0f * init_uniform(seed, ki, (uint32_t)j) - 1.0f);
+      fill_uniform(w, n, bound, seed, ki);
     }
     s = asim_state_add(&st, k->name, &t);
   }
@@ -788,6 +796,14 @@ asim_status asim_model_infer(asim_model *m, const asim_state *st, const char *na
     m->large = large_hint;
     m->image_size = m->large ? 224 : 32;
     snprintf(m->name, sizeof m->name, "VGG-custom%s", m->vgg_bn ? "-BN" : "");
+    static const char *vgg_names[4] = {"VGG11", "VGG13", "VGG16", "VGG19"};
+    for (int v = 0; v < 4; v++) {
+      const int *cfg = m->large ? vgg_large[v] : vgg_small[v];
+      int n = 0;
+      while (cfg[n] >= 0) n++;
+      if (n == m->vgg_n && !memcmp(cfg, m->vgg_cfg, sizeof(int) * (size_t)n))
+        snprintf(m->name, sizeof m->name, "%s%s", vgg_names[v], m->vgg_bn ? "-BN" : "");
+    }
   } else if ((t = asim_state_find(st, "cls_token")) && t->ndim == 3) {
     m->arch = ASIM_ARCH_VIT;
     m->hidden = (int)t->shape[2];

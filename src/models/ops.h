@@ -33,8 +33,8 @@ typedef enum { G_CONV, G_LINEAR, G_QCONV, G_ATTN, G_MLP, G_FC, G_VITQCONV, G_FLO
 typedef struct asim_op {
   op_kind kind;
   op_group group;
-  char key[64];   /* state_dict prefix ("layer1.0.conv1") */
-  char trace[32]; /* stage recorded after this op ("" none) */
+  char key[96];   /* state_dict prefix ("layer1.0.conv1") */
+  char trace[64]; /* stage recorded after this op ("" none) */
   int in, out, k, stride, pad, bias; /* geometry: channels/features, kernel, stride, padding */
   int korder;     /* position of this op's keys in the state_dict */
   uint32_t layer_id; /* ASiM layers: noise key */

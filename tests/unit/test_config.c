@@ -125,13 +125,13 @@ static void test_default_cfg_is_asim_main_config(void) {
   CU_ASSERT_EQUAL(d.input_size, 32);
   CU_ASSERT_EQUAL(d.large_model, 0);
   CU_ASSERT_EQUAL(d.cls_num, 10);
-  CU_ASSERT_EQUAL(d.asim_conv_mode, ASIM_MODE_SIMULATION);
-  CU_ASSERT_EQUAL(d.asim_vit_attn_mode, ASIM_MODE_TRAIN);
+  CU_ASSERT_EQUAL(d.asim_conv_mode, ASIM_SIMULATION);
+  CU_ASSERT_EQUAL(d.asim_vit_attn_mode, ASIM_TRAIN);
   CU_ASSERT_EQUAL(d.asim_conv_nrow, 255);
   CU_ASSERT_EQUAL(d.asim_act_enc, ASIM_NONE);
   CU_ASSERT_EQUAL(d.asim_cnn_hybrid_levels, ASIM_NONE);
   CU_ASSERT_EQUAL(d.asim_linear_layer, ASIM_LINEAR_FC);
-  CU_ASSERT_EQUAL(d.quant_conv_mode, ASIM_MODE_TRAIN);
+  CU_ASSERT_EQUAL(d.quant_conv_mode, ASIM_TRAIN);
   CU_ASSERT_EQUAL(d.test_bs, 128);
   CU_ASSERT_EQUAL(d.n_milestones, 2);
   CU_ASSERT_EQUAL(d.milestones[0], 120);
@@ -149,8 +149,8 @@ static void test_s1_resnet18_cifar10_values(void) {
   CU_ASSERT_EQUAL(c.input_size, 32);
   CU_ASSERT_EQUAL(c.origin_size, 32);
   CU_ASSERT_EQUAL(c.cls_num, 10);
-  CU_ASSERT_EQUAL(c.asim_conv_mode, ASIM_MODE_SIMULATION);
-  CU_ASSERT_EQUAL(c.asim_linear_mode, ASIM_MODE_SIMULATION);
+  CU_ASSERT_EQUAL(c.asim_conv_mode, ASIM_SIMULATION);
+  CU_ASSERT_EQUAL(c.asim_linear_mode, ASIM_SIMULATION);
   CU_ASSERT_EQUAL(c.asim_conv_wbit, 8);
   CU_ASSERT_EQUAL(c.asim_conv_adc_prec, 8);
   CU_ASSERT_DOUBLE_EQUAL(c.asim_conv_trim_noise, 0.0, 0);
@@ -185,12 +185,12 @@ static void check_vit(const asim_config *c, asim_task task, int cls) {
   CU_ASSERT_EQUAL(c->asim_vit_attn_proj_xbit, 9);
   CU_ASSERT_EQUAL(c->asim_vit_attn_qk_qbit, 8);
   CU_ASSERT_EQUAL(c->asim_vit_attn_av_abit, 8);
-  CU_ASSERT_EQUAL(c->asim_vit_attn_mode, ASIM_MODE_SIMULATION);
-  CU_ASSERT_EQUAL(c->asim_vit_mlp_mode, ASIM_MODE_SIMULATION);
-  CU_ASSERT_EQUAL(c->asim_vit_fc_mode, ASIM_MODE_SIMULATION);
+  CU_ASSERT_EQUAL(c->asim_vit_attn_mode, ASIM_SIMULATION);
+  CU_ASSERT_EQUAL(c->asim_vit_mlp_mode, ASIM_SIMULATION);
+  CU_ASSERT_EQUAL(c->asim_vit_fc_mode, ASIM_SIMULATION);
   CU_ASSERT_EQUAL(c->vit_quant_conv_proj, 0);
   CU_ASSERT_EQUAL(c->asim_vit_attn_qk_k_enc, ASIM_NONE);
-  CU_ASSERT_EQUAL(asim_model_patch(c->model_name), 32);
+  CU_ASSERT_EQUAL(asim_model_id_patch(c->model_name), 32);
 }
 
 static void test_s3_s4_vit_values(void) {
@@ -207,8 +207,8 @@ static void test_t1_t2_training_values(void) {
   asim_config n, q;
   CU_ASSERT_OK(load_conf(&n, "train_resnet18_cifar10_nat.cfg"));
   CU_ASSERT_EQUAL(n.run.job, ASIM_JOB_TRAIN);
-  CU_ASSERT_EQUAL(n.asim_conv_mode, ASIM_MODE_TRAIN);
-  CU_ASSERT_EQUAL(n.asim_linear_mode, ASIM_MODE_TRAIN);
+  CU_ASSERT_EQUAL(n.asim_conv_mode, ASIM_TRAIN);
+  CU_ASSERT_EQUAL(n.asim_linear_mode, ASIM_TRAIN);
   CU_ASSERT_DOUBLE_EQUAL(n.asim_conv_trim_noise, 50.0, 0);
   CU_ASSERT_DOUBLE_EQUAL(n.asim_linear_trim_noise, 50.0, 0);
   CU_ASSERT_EQUAL(n.max_epoch, 80);
@@ -221,7 +221,7 @@ static void test_t1_t2_training_values(void) {
 
   CU_ASSERT_OK(load_conf(&q, "train_resnet18_cifar10_qat.cfg"));
   CU_ASSERT_EQUAL(q.run.job, ASIM_JOB_TRAIN);
-  CU_ASSERT_EQUAL(q.asim_conv_mode, ASIM_MODE_TRAIN);
+  CU_ASSERT_EQUAL(q.asim_conv_mode, ASIM_TRAIN);
   CU_ASSERT_DOUBLE_EQUAL(q.asim_conv_trim_noise, 0.0, 0);
   CU_ASSERT_EQUAL(q.max_epoch, 200);
   CU_ASSERT_DOUBLE_EQUAL(q.lr_init, 0.01, 0);
@@ -344,7 +344,7 @@ static void test_runtime_set_get_and_apply(void) {
   CU_ASSERT_STRING_EQUAL(buf, "0.01");
   /* what get_text writes, set reads back */
   CU_ASSERT_OK(asim_config_set(&c, "asim_conv_mode", "\"Inference\""));
-  CU_ASSERT_EQUAL(c.asim_conv_mode, ASIM_MODE_INFERENCE);
+  CU_ASSERT_EQUAL(c.asim_conv_mode, ASIM_INFERENCE);
 
   /* a rejected value leaves the configuration untouched */
   before = c;
@@ -640,21 +640,21 @@ static void test_docs_list_every_key(void) {
 }
 
 static void test_names_and_model_table(void) {
-  CU_ASSERT_STRING_EQUAL(asim_model_name(ASIM_MODEL_VGG16_BN), "VGG16-BN");
-  CU_ASSERT_STRING_EQUAL(asim_model_name(ASIM_MODEL_VIT_H14), "ViT-H-14");
-  CU_ASSERT_EQUAL(asim_model_patch(ASIM_MODEL_VIT_H14), 14);
+  CU_ASSERT_STRING_EQUAL(asim_model_id_name(ASIM_MODEL_VGG16_BN), "VGG16-BN");
+  CU_ASSERT_STRING_EQUAL(asim_model_id_name(ASIM_MODEL_VIT_H14), "ViT-H-14");
+  CU_ASSERT_EQUAL(asim_model_id_patch(ASIM_MODEL_VIT_H14), 14);
   CU_ASSERT_EQUAL(asim_model_family_of(ASIM_MODEL_RESNET152), ASIM_FAMILY_RESNET);
   CU_ASSERT_EQUAL(asim_model_family_of(ASIM_MODEL_VGG11), ASIM_FAMILY_VGG);
   CU_ASSERT_EQUAL(asim_model_family_of(ASIM_MODEL_VIT_B16), ASIM_FAMILY_VIT);
   CU_ASSERT_STRING_EQUAL(asim_task_name(ASIM_TASK_FASHION_MNIST), "Fashion-MNIST");
   CU_ASSERT_EQUAL(asim_task_classes(ASIM_TASK_CIFAR100), 100);
   CU_ASSERT_EQUAL(asim_task_channels(ASIM_TASK_MNIST), 1);
-  CU_ASSERT_STRING_EQUAL(asim_mode_name(ASIM_MODE_SIMULATION), "Simulation");
+  CU_ASSERT_STRING_EQUAL(asim_mode_name(ASIM_SIMULATION), "Simulation");
   /* every model name is accepted by --set */
   for (int m = 0; m < ASIM_MODEL_COUNT; m++) {
     asim_config c;
     char a[64];
-    snprintf(a, sizeof a, "model_name=%s", asim_model_name((asim_model)m));
+    snprintf(a, sizeof a, "model_name=%s", asim_model_id_name((asim_model_id)m));
     const char *ov[] = {a, "input_size=224", "origin_size=256"};
     CU_ASSERT_OK(asim_config_load(&c, NULL, ov, 3));
     CU_ASSERT_EQUAL(c.model_name, m);
