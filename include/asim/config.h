@@ -57,7 +57,7 @@ typedef enum { ASIM_ACT_SCALE_BATCH = 0, ASIM_ACT_SCALE_SAMPLE = 1 } asim_act_sc
 typedef enum { ASIM_DATA_AUTO = 0, ASIM_DATA_FOLDER = 1, ASIM_DATA_IDX = 2 } asim_data_format;
 typedef enum { ASIM_ORDER_SORTED = 0, ASIM_ORDER_LISTING = 1 } asim_file_order;
 
-typedef struct {
+typedef struct asim_config_s {
   /* ---- spec §10.1: task, model, sizes, device ---- */
   asim_task task;
   asim_model_id model_name;
@@ -185,6 +185,11 @@ asim_status asim_config_apply(asim_config *cfg, const char *const *assignments, 
 /* The value of `key` in libconfig syntax, as asim_config_to_text writes it (strings quoted,
  * None as "None"). ASIM_EINVAL for an unknown key or a too-small buffer. */
 asim_status asim_config_get_text(const asim_config *cfg, const char *key, char *buf, size_t len);
+
+/* Applies a flat JSON object of ASiM keys (the reference cases' config snapshots; null = None),
+ * skipping the listed keys, validated once like asim_config_apply. */
+asim_status asim_config_apply_json(asim_config *cfg, const char *json, const char *origin,
+                                   const char *const *skip, int n_skip);
 
 /* Validates a struct filled or changed in code (ranges and cross-key rules). */
 asim_status asim_config_validate(const asim_config *cfg);

@@ -27,6 +27,10 @@ typedef struct {
   int pact;                   /* PACT instead of ReLU in ResNet/VGG */
 } asim_model_settings;
 
+struct asim_config_s;
+/* The settings of every layer group from a validated run configuration (config.h). */
+void asim_model_settings_from_config(const struct asim_config_s *cfg, asim_model_settings *s);
+
 /* ASiM's config.py defaults for every group (S1 example values: W8A8, adc 8, nrow 255,
  * Simulation for CNN layers, Train for ViT parts, QuantConv2d in Train mode, PACT on). */
 asim_model_settings asim_model_settings_default(void);
