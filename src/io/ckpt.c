@@ -1,16 +1,9 @@
-/* ckpt.c — checkpoint format dispatch and metadata defaults. */
+/* ckpt.c — checkpoint format dispatch (zip or HDF5 by magic bytes). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "asim/checkpoint.h"
-
-void asim_ckpt_meta_init(asim_ckpt_meta *meta) {
-  memset(meta, 0, sizeof *meta);
-  meta->classes = -1;
-  meta->epoch = -1;
-  meta->best_acc = -1;
-}
 
 asim_status asim_ckpt_read(const char *path, asim_state *state, asim_ckpt_meta *meta) {
   unsigned char head[8] = {0};

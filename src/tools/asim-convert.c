@@ -123,7 +123,7 @@ int main(int argc, char **argv) {
     asim_state_free(&s);
     return 1;
   }
-  printf("asim-convert: wrote %s: %d tensors, model '%s', %lld classes\n", out, s.n, meta.model_name, (long long)meta.classes);
+  printf("asim-convert: wrote %s: %d tensors, model '%s', classes %lld\n", out, s.n, meta.model_name[0] ? meta.model_name : "?", (long long)meta.classes);
   asim_state_free(&s);
   return 0;
 }
