@@ -82,7 +82,7 @@ asim_status asim_ckpt_h5_read_group(const char *path, const char *group, asim_st
 asim_status asim_ckpt_h5_has_group(const char *path, const char *group, int *exists);
 
 /* Turns an official torchvision state_dict (resnet18/34/50/101/152, vit_b_16, vit_b_32,
- * vit_l_16, vit_l_32, vit_h_14; '-' and case are ignored) into ASiM's key layout and order
+ * vit_l_16, vit_l_32, vit_h_14; '-', '_' and case are ignored) into ASiM's key layout and order
  * (spec §6.4), in place. Tensors are moved, not copied; on error `in_out` is unchanged.
  *
  * What bins/resnet_model_init.py and bins/vit_model_init.py intend, without their bugs:

@@ -259,10 +259,15 @@ static asim_status generate(const ment *m, uint64_t seed, asim_tensor *t) {
   return ASIM_OK;
 }
 
-static void normalise_arch(const char *a, char *out, size_t len) {
-  size_t o = 0;
-  for (; *a && o + 1 < len; a++) out[o++] = *a == '-' ? '_' : (char)tolower((unsigned char)*a);
-  out[o] = 0;
+/* "ViT-B-32", "vit_b_32" and "vitb32" are the same architecture. */
+static int same_arch(const char *a, const char *b) {
+  for (;;) {
+    while (*a == '-' || *a == '_') a++;
+    while (*b == '-' || *b == '_') b++;
+    if (tolower((unsigned char)*a) != tolower((unsigned char)*b)) return 0;
+    if (!*a) return 1;
+    a++, b++;
+  }
 }
 
 asim_status asim_ckpt_map_torchvision(asim_state *in_out, const char *arch, int num_classes, uint64_t seed, int pact) {
@@ -276,8 +281,7 @@ asim_status asim_ckpt_map_torchvision(asim_state *in_out, const char *arch, int 
     int patch, layers, E, M;
   } vits[] = {{"vit_b_16", 16, 12, 768, 3072}, {"vit_b_32", 32, 12, 768, 3072}, {"vit_l_16", 16, 24, 1024, 4096},
               {"vit_l_32", 32, 24, 1024, 4096}, {"vit_h_14", 14, 32, 1280, 5120}};
-  char a[32];
-  normalise_arch(arch ? arch : "", a, sizeof a);
+  const char *a = arch ? arch : "";
   if (num_classes < 1) return ASIM_ERR(ASIM_EINVAL, "torchvision mapping: num_classes must be >= 1 (got %d)", num_classes);
   plan p = {.in = in_out, .arch = a};
   asim_status st = ASIM_OK;
@@ -285,12 +289,12 @@ asim_status asim_ckpt_map_torchvision(asim_state *in_out, const char *arch, int 
   ASIM_CHECK(asim_calloc(&p.used, (size_t)(in_out->n ? in_out->n : 1), 1));
   int found = 0;
   for (size_t i = 0; i < sizeof resnets / sizeof resnets[0]; i++)
-    if (strcmp(a, resnets[i].name) == 0) {
+    if (same_arch(a, resnets[i].name)) {
       ASIM_CHECK_GOTO(st, plan_resnet(&p, resnets[i].expansion, resnets[i].blocks, num_classes, pact), done);
       found = 1;
     }
   for (size_t i = 0; i < sizeof vits / sizeof vits[0]; i++)
-    if (strcmp(a, vits[i].name) == 0) {
+    if (same_arch(a, vits[i].name)) {
       ASIM_CHECK_GOTO(st, plan_vit(&p, vits[i].patch, vits[i].layers, vits[i].E, vits[i].M, num_classes), done);
       found = 1;
     }
