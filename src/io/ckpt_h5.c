@@ -89,6 +89,11 @@ static asim_status attr_write_str(hid_t loc, const char *name, const char *val, 
   size_t n = strlen(val);
   H5Tset_size(t, n ? n : 1);
   H5Tset_strpad(t, H5T_STR_NULLPAD);
+  for (const unsigned char *c = (const unsigned char *)val; *c; c++)
+    if (*c >= 0x80) { /* label non-ASCII text (model names, provenance) as UTF-8 */
+      H5Tset_cset(t, H5T_CSET_UTF8);
+      break;
+    }
   asim_status st = attr_write(loc, name, t, t, n ? val : "", path);
   H5Tclose(t);
   return st;
@@ -117,6 +122,7 @@ static asim_status attr_read_str(hid_t loc, const char *name, char **out, const 
     goto done;
   }
   mt = H5Tcopy(H5T_C_S1);
+  H5Tset_cset(mt, H5Tget_cset(ft)); /* h5py writes UTF-8; HDF5 will not convert between csets */
   if (H5Tis_variable_str(ft) > 0) {
     char *v = NULL;
     H5Tset_size(mt, H5T_VARIABLE);

@@ -421,30 +421,22 @@ static asim_status obj_append(pobj *o, pobj *item) {
   return ASIM_OK;
 }
 
-static int key_equal(const pobj *a, const pobj *b) {
-  if (a->kind != b->kind) return 0;
-  if (a->kind == P_STR || a->kind == P_BYTES) return a->slen == b->slen && memcmp(a->s, b->s, a->slen) == 0;
-  if (a->kind == P_INT || a->kind == P_BOOL) return a->i == b->i;
-  return a == b;
-}
-
-/* dict[k] = v, replacing an existing key in place (Python semantics, order kept). */
+/* dict[k] = v. Keys are appended without a duplicate check (that would be quadratic in a
+ * hostile file); lookups take the last occurrence, as Python's dict would hold its value, and
+ * the state dict itself is checked for duplicates once, by sorting. */
 static asim_status dict_set(pobj *d, pobj *k, pobj *v) {
-  for (size_t i = 0; i < d->n; i += 2)
-    if (key_equal(d->items[i], k)) {
-      d->items[i + 1] = v;
-      return ASIM_OK;
-    }
   ASIM_CHECK(obj_append(d, k));
   return obj_append(d, v);
 }
 
 static pobj *dict_get(const pobj *d, const char *key) {
   size_t kl = strlen(key);
-  for (size_t i = 0; i < d->n; i += 2)
-    if (d->items[i]->kind == P_STR && d->items[i]->slen == kl && memcmp(d->items[i]->s, key, kl) == 0) return d->items[i + 1];
+  for (size_t i = d->n; i >= 2; i -= 2)
+    if (d->items[i - 2]->kind == P_STR && d->items[i - 2]->slen == kl && memcmp(d->items[i - 2]->s, key, kl) == 0) return d->items[i - 1];
   return NULL;
 }
+
+static int name_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* ------------------------------------------------------------------------------------------
  * pickle VM: the whitelist */
@@ -468,14 +460,14 @@ static const struct {
 
 /* Printable rendering of a file-controlled name for messages. */
 static void safe_name(char *dst, size_t cap, const char *src, size_t len) {
-  size_t o = 0;
-  for (size_t i = 0; i < len && o + 5 < cap; i++) {
+  size_t o = 0, i = 0;
+  for (; i < len && o + 8 < cap; i++) {
     unsigned char c = (unsigned char)src[i];
     if (c >= 32 && c < 127) dst[o++] = (char)c;
     else o += (size_t)snprintf(dst + o, cap - o, "\\x%02x", c);
   }
-  if (len && o + 5 >= cap && o + 4 <= cap) o = (size_t)snprintf(dst + o, cap - o, "...") + o;
-  dst[o < cap ? o : cap - 1] = 0;
+  if (i < len) o += (size_t)snprintf(dst + o, cap - o, "...");
+  dst[o] = 0;
 }
 
 static asim_status vm_global(pvm *vm, size_t op_pos, const char *mod, size_t ml, const char *name, size_t nl) {
@@ -1059,6 +1051,21 @@ static asim_status pkl_read_src(const src_t *src, asim_state *state, asim_ckpt_m
       asim_tensor_free(&t);
       goto done;
     }
+  }
+  { /* a hand-made pickle can repeat a key; torch never does */
+    char **names = NULL;
+    ASIM_CHECK_GOTO(st, asim_calloc(&names, (size_t)(out.n ? out.n : 1), sizeof *names), done);
+    memcpy(names, out.names, (size_t)out.n * sizeof *names);
+    qsort(names, (size_t)out.n, sizeof *names, name_cmp);
+    for (int i = 1; i < out.n; i++)
+      if (strcmp(names[i - 1], names[i]) == 0) {
+        char nm[160];
+        safe_name(nm, sizeof nm, names[i], strlen(names[i]));
+        st = ASIM_ERR(ASIM_EFORMAT, "%s: duplicate state dict key '%s'", src->name, nm);
+        break;
+      }
+    free(names);
+    if (st != ASIM_OK) goto done;
   }
   *state = out;
   memset(&out, 0, sizeof out);

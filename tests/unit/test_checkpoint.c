@@ -212,6 +212,7 @@ static const struct {
     {"h_legacy", ASIM_EUNSUP, "legacy"},
     {"h_not_dict", ASIM_EFORMAT, "holds a list, not a dict"},
     {"h_not_tensor", ASIM_EFORMAT, "entry 'w' is an int, not a tensor"},
+    {"h_duplicate_key", ASIM_EFORMAT, "duplicate state dict key 'w'"},
 };
 
 static void test_hostile_files_refused(void) {

@@ -148,6 +148,10 @@ def hostile(out):
     torch.save({"w": torch.ones(2)}, os.path.join(out, "h_legacy.pkl"), _use_new_zipfile_serialization=False)
     # a top-level list instead of a dict
     write_zip(os.path.join(out, "h_not_dict.pkl"), b"\x80\x02]q\x00.", {})
+    # the same key twice (a pickled dict never repeats a key; a hand-made pickle can)
+    write_zip(os.path.join(out, "h_duplicate_key.pkl"),
+              state_pickle([("w", tensor_op("0", "FloatStorage", 4, 0, (4,), (1,))),
+                            ("w", tensor_op("0", "FloatStorage", 4, 0, (2,), (1,)))]), {"0": f32})
     # a state dict entry that is not a tensor
     write_zip(os.path.join(out, "h_not_tensor.pkl"), state_pickle([("w", lng(5))]), {})
 
