@@ -37,6 +37,11 @@ add_test(NAME golden_layer_cases
   COMMAND bash ${CMAKE_SOURCE_DIR}/tests/scripts/golden_layers.sh $<TARGET_FILE:asim-layer> ${golden})
 set_tests_properties(golden_layer_cases PROPERTIES TIMEOUT 900 ENVIRONMENT "${ASIM_TEST_ENV}")
 
+# Every whole-model case: native .pkl reader, config snapshots, batched and single-image runs.
+add_test(NAME golden_model_cases
+  COMMAND bash ${CMAKE_SOURCE_DIR}/tests/scripts/golden_models.sh $<TARGET_FILE:asim-layer> ${golden})
+set_tests_properties(golden_model_cases PROPERTIES TIMEOUT 900 ENVIRONMENT "${ASIM_TEST_ENV}")
+
 add_test(NAME asim_layer_rejects_bad_input
   COMMAND bash ${CMAKE_SOURCE_DIR}/tests/scripts/asim_layer_bad_input.sh $<TARGET_FILE:asim-layer> ${golden})
 set_tests_properties(asim_layer_rejects_bad_input PROPERTIES TIMEOUT 300 ENVIRONMENT "${ASIM_TEST_ENV}")

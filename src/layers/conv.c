@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "asim/nn.h"
 #include "asim/quant.h"
 
 void asim_im2col32(void *cols_, const void *x_, int C, int H, int W, int k, int stride, int pad) {
@@ -115,14 +116,15 @@ asim_status asim_conv2d_forward(float *out, const float *in, int B, int H, int W
     ASIM_CHECK_GOTO(st, ASIM_ALLOC(wf, (size_t)(O * K)), done);
     ASIM_CHECK_GOTO(st, ASIM_ALLOC(xf, (size_t)in_n), done);
     asim_fake_quantize(wf, weight, O * K, sw, p->wbit, 1);
-    for (int b = 0; b < B; b++) {
-      float *y = out + b * out_n;
-      asim_fake_quantize(xf, in + b * in_n, in_n, sx[b], p->xbit, sa);
-      asim_im2col32(cols, xf, C, H, W, k, c->stride, c->pad);
-      conv_gemm(y, wf, cols, O, P, K);
-      if (bias) add_bias(y, bias, O, P);
-      if (!c->quant_conv) asim_trim_noise(y, out_n, out_n, p->trim_noise, key, sample0 + b);
-    }
+    /* the float conv of the whole batch, as PyTorch computes it (first layers bit-exact) */
+    float *xall;
+    ASIM_CHECK_GOTO(st, asim_malloc(&xall, sizeof(float) * (size_t)(B * in_n)), done);
+    for (int b = 0; b < B; b++) asim_fake_quantize(xall + b * in_n, in + b * in_n, in_n, sx[b], p->xbit, sa);
+    st = asim_conv2d_float(out, xall, B, C, H, W, wf, bias, O, k, c->stride, c->pad);
+    free(xall);
+    if (st) goto done;
+    if (!c->quant_conv)
+      for (int b = 0; b < B; b++) asim_trim_noise(out + b * out_n, out_n, out_n, p->trim_noise, key, sample0 + b);
     goto done;
   }
 

@@ -8,6 +8,7 @@
  * (noisy − clean) must match the stored statistics within 5 % of the reference std (or three
  * standard errors). Exit status: 0 all passed, 1 a case failed, 2 bad input. */
 #include <math.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@ typedef struct {
   int fix_channel_drop, reps, quiet;
   uint32_t seed;
   double model_tol; /* logits: max error / logit range */
+  const char *dump_dir;
 } options;
 
 typedef struct {
@@ -367,12 +369,20 @@ typedef struct {
   char group[128];
   int quiet, worst_flips;
   double worst_rel;
+  const char *dump_dir;
 } stage_cmp;
 
 /* Compares image 0 of each traced stage with activations_<run>/<stage>. */
 static void compare_stage(void *arg, const char *name, const float *x, int B, int ndim, const int64_t *shape) {
   stage_cmp *c = arg;
   char path[256];
+  if (c->dump_dir) { /* --dump: the whole batch of every stage as raw float32, for offline checks */
+    int64_t per = 1;
+    for (int i = 0; i < ndim; i++) per *= shape[i];
+    snprintf(path, sizeof path, "%s/%s_%s.f32", c->dump_dir, c->group, name);
+    FILE *df = fopen(path, "wb");
+    if (df) fwrite(x, sizeof(float), (size_t)(per * B), df), fclose(df);
+  }
   snprintf(path, sizeof path, "%s/%s", c->group, name);
   if (!asim_h5_exists(c->f, path)) return;
   asim_tensor ref;
@@ -415,13 +425,19 @@ static int argmax(const float *v, int n) {
 }
 
 /* logits error relative to the reference logit range, and top-1 agreement */
-static int compare_logits(const char *what, const float *got, const float *ref, int B, int C, double tol) {
+static int compare_logits(const char *what, const float *got, const float *ref, int B, int C, double tol, int quiet) {
   double lo = INFINITY, hi = -INFINITY, err = 0;
   int agree = 0;
   for (int i = 0; i < B * C; i++) lo = fmin(lo, ref[i]), hi = fmax(hi, ref[i]), err = fmax(err, fabs(got[i] - ref[i]));
   for (int b = 0; b < B; b++) agree += argmax(got + b * C, C) == argmax(ref + b * C, C);
   double rel = err / (hi - lo > 0 ? hi - lo : 1.0);
   int ok = rel <= tol && agree == B;
+  if (!quiet)
+    for (int b = 0; b < B; b++) {
+      double e = 0;
+      for (int c = 0; c < C; c++) e = fmax(e, fabs(got[b * C + c] - ref[b * C + c]));
+      printf("    image %d: max|err| %.3g\n", b, e);
+    }
   printf("  %-34s logits max|err| %.3g = %.3g of the range, top-1 %d/%d  %s\n", what, err, rel, agree, B,
          ok ? "ok" : "FAIL");
   return ok;
@@ -464,9 +480,14 @@ static asim_status run_model_case(hid_t f, const char *path, const options *o, i
   if (asim_h5_has_attr(f, "model")) ASIM_CHECK(asim_h5_attr_str(f, "model", model_desc, sizeof model_desc));
   /* the native .pkl reader and the HDF5 weights must agree bit for bit */
   ASIM_CHECK_GOTO(st, asim_ckpt_read(wpkl, &spkl, &meta), done);
-  ASIM_CHECK_GOTO(st, asim_ckpt_read(wh5, &sh5, &meta), done);
-  ASIM_CHECK_GOTO(st, check_same_weights(&spkl, &sh5, wpkl, wh5), done);
-  printf("  weights: %d tensors, .pkl (native reader) == _weights.h5 bit for bit\n", spkl.n);
+  if (access(wh5, R_OK) == 0) {
+    ASIM_CHECK_GOTO(st, asim_ckpt_read(wh5, &sh5, &meta), done);
+    ASIM_CHECK_GOTO(st, check_same_weights(&spkl, &sh5, wpkl, wh5), done);
+    printf("  weights: %d tensors, .pkl (native reader) == _weights.h5 bit for bit\n", spkl.n);
+  } else {
+    ASIM_CHECK_GOTO(st, asim_ckpt_read(wpkl, &sh5, &meta), done);
+    printf("  weights: %d tensors from the .pkl (native reader; no _weights.h5 beside it)\n", spkl.n);
+  }
   ASIM_CHECK_GOTO(st, get_f32(f, "input", &input), done);
   if (input.ndim != 4 || input.shape[2] != input.shape[3]) {
     st = ASIM_ERR(ASIM_ESHAPE, "%s: input must be (N, C, S, S)", path);
@@ -526,13 +547,13 @@ static asim_status run_model_case(hid_t f, const char *path, const options *o, i
     asim_tensor ref;
     char lname[160];
     snprintf(lname, sizeof lname, "logits_%s", run);
-    stage_cmp sc = {f, "", o->quiet, 0, 0.0};
+    stage_cmp sc = {f, "", o->quiet, 0, 0.0, o->dump_dir};
     snprintf(sc.group, sizeof sc.group, "activations_%s", run);
     asim_exec ex = {.seed = o->seed};
     printf("  run %s:\n", run);
     ASIM_CHECK_GOTO(st, asim_model_forward(&m, logits, input.data, B, &ex, compare_stage, &sc), done);
     ASIM_CHECK_GOTO(st, get_f32(f, lname, &ref), done);
-    *ok &= compare_logits("batched", logits, ref.data, B, m.classes, o->model_tol);
+    *ok &= compare_logits("batched", logits, ref.data, B, m.classes, o->model_tol, o->quiet);
     asim_tensor_free(&ref);
     printf("  %-34s worst stage rel err %.3g, at most %d elements off by > half a code step\n", "", sc.worst_rel,
            sc.worst_flips);
@@ -545,7 +566,7 @@ static asim_status run_model_case(hid_t f, const char *path, const options *o, i
                                                1, &e1, NULL, NULL), done);
       }
       ASIM_CHECK_GOTO(st, get_f32(f, lname, &ref), done);
-      *ok &= compare_logits("one image per call", logits, ref.data, B, m.classes, o->model_tol);
+      *ok &= compare_logits("one image per call", logits, ref.data, B, m.classes, o->model_tol, o->quiet);
       asim_tensor_free(&ref);
     }
   }
@@ -597,18 +618,19 @@ done:
 }
 
 static void usage(FILE *f) {
-  fprintf(f, "usage: asim-layer [--fix-channel-drop] [--reps R] [--seed S] [--model-tol T] [--quiet] CASE.h5 ...\n"
+  fprintf(f, "usage: asim-layer [--fix-channel-drop] [--reps R] [--seed S] [--model-tol T] [--dump DIR] [--quiet] CASE.h5 ...\n"
              "Runs reference case files through libasim and compares with the stored ASiM outputs.\n");
 }
 
 int main(int argc, char **argv) {
-  options o = {0, 0, 0, 1, 1e-4};
+  options o = {0, 0, 0, 1, 1e-4, NULL};
   int nfiles = 0, failed = 0, bad = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--fix-channel-drop")) o.fix_channel_drop = 1;
     else if (!strcmp(argv[i], "--quiet")) o.quiet = 1;
     else if (!strcmp(argv[i], "--reps") && i + 1 < argc) o.reps = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--model-tol") && i + 1 < argc) o.model_tol = atof(argv[++i]);
+    else if (!strcmp(argv[i], "--dump") && i + 1 < argc) o.dump_dir = argv[++i];
     else if (!strcmp(argv[i], "--seed") && i + 1 < argc) o.seed = (uint32_t)strtoul(argv[++i], NULL, 10);
     else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
     else if (argv[i][0] == '-' && argv[i][1]) { usage(stderr); fprintf(stderr, "unknown option %s\n", argv[i]); return 2; }
