@@ -54,7 +54,11 @@ typedef enum { ASIM_LINEAR_FC = 0, ASIM_LINEAR_PROJ = 1 } asim_linear_type;
 /* Own groups. */
 typedef enum { ASIM_JOB_SIMULATE = 0, ASIM_JOB_TRAIN = 1 } asim_job;
 typedef enum { ASIM_ACT_SCALE_BATCH = 0, ASIM_ACT_SCALE_SAMPLE = 1 } asim_act_scale_mode;
-typedef enum { ASIM_DATA_AUTO = 0, ASIM_DATA_FOLDER = 1, ASIM_DATA_IDX = 2 } asim_data_format;
+/* data.format: the dataset module's format names (dataset.h, docs/datasets.md) */
+typedef enum {
+  ASIM_DATA_AUTO = 0, ASIM_DATA_FOLDERS, ASIM_DATA_CSV, ASIM_DATA_CIFAR_BIN, ASIM_DATA_IDX, ASIM_DATA_HDF5
+} asim_data_format;
+const char *asim_config_data_format_name(asim_data_format f);
 typedef enum { ASIM_ORDER_SORTED = 0, ASIM_ORDER_LISTING = 1 } asim_file_order;
 
 typedef struct asim_config_s {

@@ -27,7 +27,8 @@ static const char *const MODELS[] = {
 static const char *const LINEARS[] = {"fc", "proj", NULL};
 static const char *const JOBS[] = {"simulate", "train", NULL};
 static const char *const SCALES[] = {"batch", "sample", NULL};
-static const char *const FORMATS[] = {"auto", "folder", "idx", NULL};
+static const char *const FORMATS[] = {"auto", "folders", "csv", "cifar-bin", "idx", "hdf5", NULL};
+const char *asim_config_data_format_name(asim_data_format f) { return (unsigned)f < 6 ? FORMATS[f] : "auto"; }
 static const char *const ORDERS[] = {"sorted", "listing", NULL};
 static const char *const GROUPS[] = {"run", "report", "data", "compat", NULL};
 
