@@ -43,6 +43,8 @@ typedef struct {
   asim_max_reduce_fn max_reduce; /* NULL: local max only */
   void *max_reduce_arg;
   int per_sample_scale;          /* 1: each sample quantised with its own scale (deviation) */
+  int64_t batch_size;            /* samples in the whole ASiM batch when ranks share it (0: this
+                                    call's); float kernels that PyTorch picks by batch size use it */
 } asim_exec;
 
 static inline float asim_exec_reduce_max(const asim_exec *ex, float m) {

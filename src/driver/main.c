@@ -301,8 +301,10 @@ static asim_status simulate(run_state *r, const cli *c, MPI_Comm comm, int rank,
       /* a group must not enter its collective forward when a member failed to read its data */
       if ((st = agree(st, comm))) break;
       if (m > 0) {
+        const int64_t bstart = b * cfg->test_bs, bend = bstart + cfg->test_bs < n ? bstart + cfg->test_bs : n;
         asim_exec ex = {.seed = cfg->run.seed, .sample0 = s0, .max_reduce = r->plan.group > 1 ? group_max : NULL,
-                        .max_reduce_arg = &group, .per_sample_scale = cfg->run.act_scale == ASIM_ACT_SCALE_SAMPLE};
+                        .max_reduce_arg = &group, .per_sample_scale = cfg->run.act_scale == ASIM_ACT_SCALE_SAMPLE,
+                        .batch_size = bend - bstart};
         st = asim_model_forward(&r->model, z, x, (int)m, &ex, NULL, NULL);
         for (int64_t i = 0; i < m && !st; i++) {
           top5_of(z + i * C, C, t5 + i * 5);

@@ -120,7 +120,8 @@ asim_status asim_conv2d_forward(float *out, const float *in, int B, int H, int W
     float *xall;
     ASIM_CHECK_GOTO(st, asim_malloc(&xall, sizeof(float) * (size_t)(B * in_n)), done);
     for (int b = 0; b < B; b++) asim_fake_quantize(xall + b * in_n, in + b * in_n, in_n, sx[b], p->xbit, sa);
-    st = asim_conv2d_float(out, xall, B, C, H, W, wf, bias, O, k, c->stride, c->pad);
+    st = asim_conv2d_float(out, xall, B, C, H, W, wf, bias, O, k, c->stride, c->pad,
+                           ex && ex->batch_size > 0 ? ex->batch_size : B);
     free(xall);
     if (st) goto done;
     if (!c->quant_conv)

@@ -455,7 +455,8 @@ asim_status asim_model_forward(asim_model *m, float *logits, const float *x, int
       if (st) break;
       ASIM_CHECK_GOTO(st, asim_malloc(&y, sizeof(float) * (size_t)B * act_numel(&out)), done);
       if (o->kind == OP_FCONV) {
-        st = asim_conv2d_float(y, cur.x, B, cur.c, cur.h, cur.w, w, b, o->out, o->k, o->stride, o->pad);
+        st = asim_conv2d_float(y, cur.x, B, cur.c, cur.h, cur.w, w, b, o->out, o->k, o->stride, o->pad,
+                               ex && ex->batch_size > 0 ? ex->batch_size : B);
       } else {
         asim_conv_dims d = {o->in, o->out, o->k, o->stride, o->pad, group_params(m, o->group), o->layer_id,
                             o->kind == OP_QCONV};
