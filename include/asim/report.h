@@ -19,6 +19,7 @@
 #include <hdf5.h>
 #include <mpi.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "asim/error.h"
 
@@ -52,8 +53,10 @@ asim_status asim_report_write_samples(asim_report *r, int64_t s0, int64_t n, con
  * sample data of those batches is flushed. Collective. */
 asim_status asim_report_mark_done(asim_report *r, const int64_t *batches, int n);
 /* Summary from the whole file (also samples of earlier, resumed runs), per-rank figures,
- * end time, complete = 1. Returns top-1/top-5 on every rank. Collective. */
-asim_status asim_report_finish(asim_report *r, double busy_s, int64_t samples, double *top1, double *top5);
+ * end time, complete = 1. Returns top-1/top-5 on every rank. With pred_out (rank 0), prints
+ * ASiM's per-sample lines "Label: l, Predict: p." in dataset order. Collective. */
+asim_status asim_report_finish(asim_report *r, double busy_s, int64_t samples, double *top1, double *top5,
+                               FILE *pred_out);
 /* Closes (also after errors; collective when the file is open). */
 void asim_report_close(asim_report *r);
 

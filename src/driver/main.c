@@ -346,7 +346,8 @@ static asim_status simulate(run_state *r, const cli *c, MPI_Comm comm, int rank,
     MPI_Comm_free(&group);
     if (!st) {
       double top1, top5;
-      st = agree(asim_report_finish(&r->report, busy, mine, &top1, &top5), comm);
+      st = agree(asim_report_finish(&r->report, busy, mine, &top1, &top5, cfg->report.print_predictions ? stdout : NULL),
+                 comm);
       if (!st && rank == 0) {
         printf("Test Acc: %.2f%%\n", 100.0 * top1);
         printf("Top-5 Acc: %.2f%%  (%lld samples, %.1f s, report %s)\n", 100.0 * top5, (long long)n, now() - t_start,

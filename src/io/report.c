@@ -271,7 +271,8 @@ asim_status asim_report_mark_done(asim_report *r, const int64_t *batches, int n)
   return ASIM_OK;
 }
 
-asim_status asim_report_finish(asim_report *r, double busy_s, int64_t samples, double *top1, double *top5) {
+asim_status asim_report_finish(asim_report *r, double busy_s, int64_t samples, double *top1, double *top5,
+                               FILE *pred_out) {
   const int64_t N = r->n_samples, C = r->classes;
   asim_status st = ASIM_OK;
   int32_t *label = NULL, *pred = NULL, *t5 = NULL;
@@ -293,6 +294,8 @@ asim_status asim_report_finish(asim_report *r, double busy_s, int64_t samples, d
     ok1 += label[i] == pred[i];
     for (int k = 0; k < 5 && k < C; k++) ok5 += t5[i * 5 + k] == label[i];
   }
+  if (pred_out && r->rank == 0)
+    for (int64_t i = 0; i < N; i++) fprintf(pred_out, "Label: %d, Predict: %d.\n", label[i], pred[i]);
   *top1 = counted ? (double)ok1 / counted : 0.0;
   *top5 = counted ? (double)ok5 / counted : 0.0;
   {
