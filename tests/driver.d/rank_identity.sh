@@ -22,21 +22,21 @@ for s in "${sets[@]}"; do
   set -- $s
   name=$1 task=$2 dir=$3 fmt=$4 cls=$5 ch=$6
   for mode in clean noisy; do
-    before=$fail
+    bad=0
     extra=()
     [ $mode = noisy ] && extra=("${noise[@]}")
     for n in 1 2 3 4; do
       cfg="$TMP/$name-$mode-$n.cfg" rep="$TMP/$name-$mode-$n.h5"
       write_config "$cfg" "$task" "$dir" "$fmt" "$cls" "$TMP/ck_${cls}_${ch}.h5" "$rep" "${extra[@]}"
       if ! out=$(timeout 300 $MPIRUN -n $n $BIN/asim-mpi "$cfg" --quiet 2>&1); then
-        echo "FAIL $name $mode -n $n: asim-mpi failed:"; echo "$out" | sed 's/^/    /'; fail=1; continue
+        echo "FAIL $name $mode -n $n: asim-mpi failed:"; echo "$out" | sed 's/^/    /'; fail=1; bad=1; continue
       fi
       if [ $n -gt 1 ]; then
-        if same_results "$TMP/$name-$mode-1.h5" "$rep"; then :; else echo "FAIL $name $mode: -n 1 and -n $n differ"; fail=1; fi
+        if same_results "$TMP/$name-$mode-1.h5" "$rep"; then :; else echo "FAIL $name $mode: -n 1 and -n $n differ"; fail=1; bad=1; fi
       fi
     done
     acc=$(grep -o 'Test Acc: [0-9.]*%' <<<"$out")
-    [ $fail = $before ] && echo "ok   $name ($fmt, $task) $mode: -n 1..4 identical ($acc)"
+    [ $bad = 0 ] && echo "ok   $name ($fmt, $task) $mode: -n 1..4 identical ($acc)"
   done
 done
 exit $fail
