@@ -156,6 +156,20 @@ static void test_half_bf16_double_converted(void) {
   asim_state_free(&s);
 }
 
+static void test_empty_state_dict(void) {
+  asim_ckpt_meta m;
+  check_fixture(PKL, "empty_state", &m);
+  CU_ASSERT_EQUAL(m.epoch, 1);
+  asim_state s = {0}, r = {0};
+  CU_ASSERT_OK(asim_pkl_read(PKL "empty_state.pkl", &s, NULL));
+  CU_ASSERT_EQUAL(s.n, 0);
+  const char *out = tmp_path("empty.h5");
+  CU_ASSERT_OK(asim_ckpt_h5_write(out, &s, NULL));
+  CU_ASSERT_OK(asim_ckpt_h5_read(out, &r, NULL));
+  CU_ASSERT_EQUAL(r.n, 0);
+  unlink(out);
+}
+
 static void test_noncontiguous_views(void) { check_fixture(PKL, "noncontig", NULL); }
 static void test_shared_storage(void) { check_fixture(PKL, "shared", NULL); }
 
@@ -676,6 +690,7 @@ void asim_register_tests(void) {
   ASIM_ADD_TEST(pkl_reader, test_asim_checkpoint_dict);
   ASIM_ADD_TEST(pkl_reader, test_zero_dim_tensors);
   ASIM_ADD_TEST(pkl_reader, test_half_bf16_double_converted);
+  ASIM_ADD_TEST(pkl_reader, test_empty_state_dict);
   ASIM_ADD_TEST(pkl_reader, test_noncontiguous_views);
   ASIM_ADD_TEST(pkl_reader, test_shared_storage);
   ASIM_ADD_TEST(pkl_reader, test_training_checkpoint_with_optimizer);
