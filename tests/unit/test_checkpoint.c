@@ -354,8 +354,9 @@ static void test_random_torch_checkpoints(void) {
   const char *dir = tmp_path("random");
   mkdir(dir, 0700);
   int n = 60;
-  snprintf(cmd, sizeof cmd, "%s %s/pkl/make_random.py %s %u %d", python(), ASIM_TEST_DATA, dir, (unsigned)time(NULL), n);
-  fprintf(stderr, "\n  %s\n", cmd);
+  unsigned seed = getenv("ASIM_CKPT_SEED") ? (unsigned)atoi(getenv("ASIM_CKPT_SEED")) : (unsigned)time(NULL);
+  snprintf(cmd, sizeof cmd, "%s %s/pkl/make_random.py %s %u %d", python(), ASIM_TEST_DATA, dir, seed, n);
+  fprintf(stderr, "\n  %s (rerun with ASIM_CKPT_SEED=%u)\n", cmd, seed);
   CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
   for (int i = 0; i < n; i++) {
     char name[32];
