@@ -24,6 +24,7 @@ typedef struct {
   int hybrid_levels;                        /* -1 = None */
   float trim_noise;                         /* % (Train and Inference modes) */
   int fix_channel_drop; /* 0: ASiM's conv drops trailing channels (§3.7 quirk 1); 1: corrected */
+  int fix_double_bias;  /* 0: ASiM's QuantConv2d Inference adds the bias twice (§3.6); 1: once */
 } asim_cim_params;
 
 /* ASiM's defaults (module defaults: W8A8, adc 8, nrow 256, Inference). */

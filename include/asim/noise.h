@@ -25,6 +25,9 @@ typedef struct {
 void asim_normal2(asim_noise_key key, uint64_t sample, uint32_t elem, uint32_t cycle,
                   uint32_t stream, float *z1, float *z2);
 
+/* Four uniforms in [0, 1) for a counter (initialisation, training data order). */
+void asim_uniform4(asim_noise_key key, uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, float u[4]);
+
 /* Cycle id packing: macro load n (< 2^16), weight bit i (< 2^8), activation cycle j (< 2^8). */
 static inline uint32_t asim_cycle_id(int n, int i, int j) {
   return ((uint32_t)n << 16) | ((uint32_t)(i & 0xff) << 8) | (uint32_t)(j & 0xff);

@@ -18,3 +18,10 @@ void asim_normal2(asim_noise_key key, uint64_t sample, uint32_t elem, uint32_t c
   *z1 = (float)(sqrt(-2.0 * log(u0)) * cos(two_pi * u1));
   *z2 = (float)(sqrt(-2.0 * log(u2)) * cos(two_pi * u3));
 }
+
+void asim_uniform4(asim_noise_key key, uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, float u[4]) {
+  philox4x32_key_t k = {{key.seed, key.layer_id}};
+  philox4x32_ctr_t c = {{c0, c1, c2, c3}};
+  philox4x32_ctr_t r = philox4x32(c, k);
+  for (int i = 0; i < 4; i++) u[i] = (float)(r.v[i] >> 8) * (1.0f / 16777216.0f); /* 24 bits: exact in float */
+}

@@ -143,7 +143,8 @@ asim_status asim_conv2d_forward(float *out, const float *in, int B, int H, int W
       asim_im2col32(cols, xf, C, H, W, k, c->stride, c->pad);
       conv_gemm(y, wf, cols, O, P, K);
       if (c->quant_conv) {
-        if (bias) add_bias(y, bias, O, P); /* ASiM's QuantConv2d adds the bias in integer units too */
+        /* ASiM's QuantConv2d adds the bias in integer units too (unless corrected) */
+        if (bias && !p->fix_double_bias) add_bias(y, bias, O, P);
       } else {
         asim_trim_noise(y, out_n, out_n, p->trim_noise, key, sample0 + b);
       }

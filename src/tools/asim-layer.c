@@ -13,13 +13,17 @@
 #include <string.h>
 
 #include "asim/attention.h"
+#include "asim/checkpoint.h"
+#include "asim/config.h"
 #include "asim/conv.h"
 #include "asim/h5util.h"
 #include "asim/linear.h"
+#include "asim/model.h"
 
 typedef struct {
   int fix_channel_drop, reps, quiet;
   uint32_t seed;
+  double model_tol; /* logits: max error / logit range */
 } options;
 
 typedef struct {
@@ -356,11 +360,224 @@ done:
   return st;
 }
 
+/* ---- whole-model cases (golden README §3) ------------------------------------------------ */
+
+typedef struct {
+  hid_t f;
+  char group[128];
+  int quiet, worst_flips;
+  double worst_rel;
+} stage_cmp;
+
+/* Compares image 0 of each traced stage with activations_<run>/<stage>. */
+static void compare_stage(void *arg, const char *name, const float *x, int B, int ndim, const int64_t *shape) {
+  stage_cmp *c = arg;
+  char path[256];
+  snprintf(path, sizeof path, "%s/%s", c->group, name);
+  if (!asim_h5_exists(c->f, path)) return;
+  asim_tensor ref;
+  if (asim_h5_read_tensor(c->f, path, &ref) != ASIM_OK || ref.dtype != ASIM_F32) {
+    asim_error_clear();
+    return;
+  }
+  int64_t n = 1;
+  for (int i = 0; i < ndim; i++) n *= shape[i];
+  if (asim_tensor_numel(&ref) != n) {
+    printf("    stage %-10s size %lld, reference %lld\n", name, (long long)n, (long long)asim_tensor_numel(&ref));
+    asim_tensor_free(&ref);
+    return;
+  }
+  const float *r = ref.data;
+  double mx = 0, err = 0;
+  for (int64_t i = 0; i < n; i++) mx = fmax(mx, fabs(r[i]));
+  /* a flip of one 8-bit activation code moves a value by about max/255 */
+  double half_step = mx / 255.0 / 2.0;
+  int flips = 0;
+  for (int64_t i = 0; i < n; i++) {
+    double d = fabs((double)x[i] - r[i]);
+    err = fmax(err, d);
+    flips += d > half_step;
+  }
+  double rel = mx > 0 ? err / mx : err;
+  if (rel > c->worst_rel) c->worst_rel = rel;
+  if (flips > c->worst_flips) c->worst_flips = flips;
+  if (!c->quiet)
+    printf("    stage %-10s max|err| %.3g (rel %.3g), elements off by > half a code step: %d/%lld\n", name, err, rel,
+           flips, (long long)n);
+  asim_tensor_free(&ref);
+}
+
+static int argmax(const float *v, int n) {
+  int b = 0;
+  for (int i = 1; i < n; i++)
+    if (v[i] > v[b]) b = i;
+  return b;
+}
+
+/* logits error relative to the reference logit range, and top-1 agreement */
+static int compare_logits(const char *what, const float *got, const float *ref, int B, int C, double tol) {
+  double lo = INFINITY, hi = -INFINITY, err = 0;
+  int agree = 0;
+  for (int i = 0; i < B * C; i++) lo = fmin(lo, ref[i]), hi = fmax(hi, ref[i]), err = fmax(err, fabs(got[i] - ref[i]));
+  for (int b = 0; b < B; b++) agree += argmax(got + b * C, C) == argmax(ref + b * C, C);
+  double rel = err / (hi - lo > 0 ? hi - lo : 1.0);
+  int ok = rel <= tol && agree == B;
+  printf("  %-34s logits max|err| %.3g = %.3g of the range, top-1 %d/%d  %s\n", what, err, rel, agree, B,
+         ok ? "ok" : "FAIL");
+  return ok;
+}
+
+static void dir_of(const char *path, char *out, size_t len) {
+  snprintf(out, len, "%s", path);
+  char *s = strrchr(out, '/');
+  if (s) s[1] = 0;
+  else snprintf(out, len, "./");
+}
+
+static asim_status check_same_weights(const asim_state *a, const asim_state *b, const char *an, const char *bn) {
+  if (a->n != b->n) return ASIM_ERR(ASIM_EFORMAT, "%s has %d entries, %s %d", an, a->n, bn, b->n);
+  for (int i = 0; i < a->n; i++) {
+    asim_tensor *t = asim_state_find(b, a->names[i]);
+    if (!t || !asim_tensor_same_shape(t, &a->tensors[i]) || t->dtype != a->tensors[i].dtype ||
+        memcmp(t->data, a->tensors[i].data, asim_dtype_size(t->dtype) * (size_t)asim_tensor_numel(t)))
+      return ASIM_ERR(ASIM_EFORMAT, "'%s' differs between %s and %s", a->names[i], an, bn);
+  }
+  return ASIM_OK;
+}
+
+static asim_status run_model_case(hid_t f, const char *path, const options *o, int *ok) {
+  char dir[1024], wpkl[1400], wh5[1400], buf[256], runs[1024], model_desc[256] = "";
+  asim_status st = ASIM_OK;
+  asim_state spkl = {0}, sh5 = {0};
+  asim_ckpt_meta meta;
+  asim_tensor input = {0};
+  asim_model m;
+  memset(&m, 0, sizeof m);
+  float *logits = NULL;
+  char *json = NULL;
+  dir_of(path, dir, sizeof dir);
+  ASIM_CHECK(asim_h5_attr_str(f, "weights_pkl", buf, sizeof buf));
+  snprintf(wpkl, sizeof wpkl, "%s%s", dir, buf);
+  ASIM_CHECK(asim_h5_attr_str(f, "weights_h5", buf, sizeof buf));
+  snprintf(wh5, sizeof wh5, "%s%s", dir, buf);
+  ASIM_CHECK(asim_h5_attr_str(f, "runs", runs, sizeof runs));
+  if (asim_h5_has_attr(f, "model")) ASIM_CHECK(asim_h5_attr_str(f, "model", model_desc, sizeof model_desc));
+  /* the native .pkl reader and the HDF5 weights must agree bit for bit */
+  ASIM_CHECK_GOTO(st, asim_ckpt_read(wpkl, &spkl, &meta), done);
+  ASIM_CHECK_GOTO(st, asim_ckpt_read(wh5, &sh5, &meta), done);
+  ASIM_CHECK_GOTO(st, check_same_weights(&spkl, &sh5, wpkl, wh5), done);
+  printf("  weights: %d tensors, .pkl (native reader) == _weights.h5 bit for bit\n", spkl.n);
+  ASIM_CHECK_GOTO(st, get_f32(f, "input", &input), done);
+  if (input.ndim != 4 || input.shape[2] != input.shape[3]) {
+    st = ASIM_ERR(ASIM_ESHAPE, "%s: input must be (N, C, S, S)", path);
+    goto done;
+  }
+  const int B = (int)input.shape[0], S = (int)input.shape[2];
+  char *save = NULL;
+  for (char *run = strtok_r(runs, ",", &save); run; run = strtok_r(NULL, ",", &save)) {
+    char key[160];
+    snprintf(key, sizeof key, "config_%s_json", run);
+    asim_config cfg;
+    asim_config_defaults(&cfg);
+    /* the architecture comes from the tensors; the size from the input */
+    char a1[64], a2[64], a3[1500];
+    snprintf(a1, sizeof a1, "input_size=%d", S);
+    snprintf(a2, sizeof a2, "image_size=%d", S);
+    snprintf(a3, sizeof a3, "pretrain_model_path=\"%s\"", wpkl);
+    const char *pre[3] = {a1, a2, a3};
+    ASIM_CHECK_GOTO(st, asim_config_apply(&cfg, pre, 3, "model case"), done);
+    free(json);
+    json = NULL;
+    {
+      hid_t a = H5Aopen(f, key, H5P_DEFAULT);
+      if (a < 0) {
+        st = ASIM_ERR(ASIM_EFORMAT, "%s: missing attribute '%s'", path, key);
+        goto done;
+      }
+      hid_t t = H5Aget_type(a);
+      size_t sz = H5Tget_size(t);
+      H5Tclose(t);
+      H5Aclose(a);
+      ASIM_CHECK_GOTO(st, asim_calloc(&json, sz + 16, 1), done);
+      ASIM_CHECK_GOTO(st, asim_h5_attr_str(f, key, json, sz + 16), done);
+    }
+    int large = strstr(json, "\"large_model\": true") != NULL;
+    const char *skip[] = {"large_model", "image_size", "input_size"};
+    ASIM_CHECK_GOTO(st, asim_config_apply_json(&cfg, json, key, skip, 3), done);
+    asim_model_settings s;
+    asim_model_settings_from_config(&cfg, &s);
+    s.conv.fix_channel_drop = s.linear.fix_channel_drop = o->fix_channel_drop;
+    if (!m.ops) {
+      ASIM_CHECK_GOTO(st, asim_model_infer(&m, &sh5, model_desc, large, &s), done);
+      asim_state copy = {0};
+      for (int i = 0; i < spkl.n && !st; i++) {
+        asim_tensor t = spkl.tensors[i];
+        spkl.tensors[i].data = NULL;
+        st = asim_state_add(&copy, spkl.names[i], &t);
+      }
+      if (st) goto done;
+      ASIM_CHECK_GOTO(st, asim_model_load_state(&m, &copy, 0), done);
+      printf("  model: %s, %d classes, input %dx%dx%d\n", m.name, m.classes, m.in_ch, S, S);
+      ASIM_CHECK_GOTO(st, asim_calloc(&logits, (size_t)B * m.classes, sizeof(float)), done);
+    }
+    int pact = m.s.pact;
+    m.s = s;
+    m.s.pact = pact;
+    asim_tensor ref;
+    char lname[160];
+    snprintf(lname, sizeof lname, "logits_%s", run);
+    stage_cmp sc = {f, "", o->quiet, 0, 0.0};
+    snprintf(sc.group, sizeof sc.group, "activations_%s", run);
+    asim_exec ex = {.seed = o->seed};
+    printf("  run %s:\n", run);
+    ASIM_CHECK_GOTO(st, asim_model_forward(&m, logits, input.data, B, &ex, compare_stage, &sc), done);
+    ASIM_CHECK_GOTO(st, get_f32(f, lname, &ref), done);
+    *ok &= compare_logits("batched", logits, ref.data, B, m.classes, o->model_tol);
+    asim_tensor_free(&ref);
+    printf("  %-34s worst stage rel err %.3g, at most %d elements off by > half a code step\n", "", sc.worst_rel,
+           sc.worst_flips);
+    snprintf(lname, sizeof lname, "logits_%s_single", run);
+    if (asim_h5_exists(f, lname)) {
+      const int64_t per = asim_tensor_numel(&input) / B;
+      for (int b = 0; b < B; b++) {
+        asim_exec e1 = {.seed = o->seed, .sample0 = b};
+        ASIM_CHECK_GOTO(st, asim_model_forward(&m, logits + (int64_t)b * m.classes, (const float *)input.data + b * per,
+                                               1, &e1, NULL, NULL), done);
+      }
+      ASIM_CHECK_GOTO(st, get_f32(f, lname, &ref), done);
+      *ok &= compare_logits("one image per call", logits, ref.data, B, m.classes, o->model_tol);
+      asim_tensor_free(&ref);
+    }
+  }
+done:
+  free(json);
+  free(logits);
+  asim_model_free(&m);
+  asim_state_free(&spkl);
+  asim_state_free(&sh5);
+  asim_tensor_free(&input);
+  return st;
+}
+
 static asim_status run_file(const char *path, const options *o, int *ok) {
   layer_case c;
   memset(&c, 0, sizeof c);
   asim_status st = ASIM_OK;
   float *out = NULL;
+  {
+    hid_t f;
+    char kind[32] = "";
+    ASIM_CHECK(asim_h5_open_read(path, &f));
+    if (asim_h5_has_attr(f, "kind") && asim_h5_attr_str(f, "kind", kind, sizeof kind) == ASIM_OK &&
+        !strcmp(kind, "model")) {
+      printf("%s: whole model\n", path);
+      *ok = 1;
+      st = run_model_case(f, path, o, ok);
+      H5Fclose(f);
+      return st;
+    }
+    H5Fclose(f);
+  }
   ASIM_CHECK_GOTO(st, load_case(&c, path, o), done);
   printf("%s: %s %s\n", c.name[0] ? c.name : path, c.kind, c.mode);
   *ok = 1;
@@ -380,17 +597,18 @@ done:
 }
 
 static void usage(FILE *f) {
-  fprintf(f, "usage: asim-layer [--fix-channel-drop] [--reps R] [--seed S] [--quiet] CASE.h5 ...\n"
+  fprintf(f, "usage: asim-layer [--fix-channel-drop] [--reps R] [--seed S] [--model-tol T] [--quiet] CASE.h5 ...\n"
              "Runs reference case files through libasim and compares with the stored ASiM outputs.\n");
 }
 
 int main(int argc, char **argv) {
-  options o = {0, 0, 0, 1};
+  options o = {0, 0, 0, 1, 1e-4};
   int nfiles = 0, failed = 0, bad = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--fix-channel-drop")) o.fix_channel_drop = 1;
     else if (!strcmp(argv[i], "--quiet")) o.quiet = 1;
     else if (!strcmp(argv[i], "--reps") && i + 1 < argc) o.reps = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--model-tol") && i + 1 < argc) o.model_tol = atof(argv[++i]);
     else if (!strcmp(argv[i], "--seed") && i + 1 < argc) o.seed = (uint32_t)strtoul(argv[++i], NULL, 10);
     else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
     else if (argv[i][0] == '-' && argv[i][1]) { usage(stderr); fprintf(stderr, "unknown option %s\n", argv[i]); return 2; }
