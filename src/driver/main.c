@@ -71,7 +71,14 @@ static int parse_cli(int argc, char **argv, cli *c, int rank) {
     } else if (!strcmp(a, "--set") && i + 1 < argc) c->sets[c->n_sets++] = argv[++i];
     else if (!strncmp(a, "--set=", 6)) c->sets[c->n_sets++] = a + 6;
     else if (!strcmp(a, "--output") && i + 1 < argc) c->output = argv[++i];
-    else if (!strcmp(a, "--group") && i + 1 < argc) c->group = atoi(argv[++i]);
+    else if (!strcmp(a, "--group") && i + 1 < argc) {
+      char *end;
+      c->group = (int)strtol(argv[++i], &end, 10);
+      if (*end || c->group < 1) {
+        if (!rank) fprintf(stderr, "asim-mpi: --group '%s': must be a positive integer\n", argv[i]);
+        return -1;
+      }
+    }
     else if (!strcmp(a, "--resume")) c->resume = 1;
     else if (!strcmp(a, "--dry-run")) c->dry_run = 1;
     else if (!strcmp(a, "--quiet")) c->quiet = 1;
@@ -260,14 +267,14 @@ static asim_status simulate(run_state *r, const cli *c, MPI_Comm comm, int rank,
     r->report_open = 1;
     ASIM_CHECK_GOTO(st, agree(st, comm), out);
   }
-  if (asim_plan_init(&r->plan, n, cfg->test_bs, nranks, c->group, done)) {
-    st = ASIM_ERR(ASIM_ENOMEM, "plan");
-    goto out;
-  }
-  if (c->group > 0 && (nranks % c->group || c->group > n - (nb - 1) * cfg->test_bs)) {
+  if (c->group != 0 && (c->group < 0 || nranks % c->group || c->group > n - (nb - 1) * cfg->test_bs)) {
     st = ASIM_ERR(ASIM_EINVAL, "--group %d: must divide the %d ranks and not exceed the last batch (%lld samples)",
                   c->group, nranks, (long long)(n - (nb - 1) * cfg->test_bs));
     ASIM_CHECK_GOTO(st, agree(st, comm), out);
+  }
+  if (asim_plan_init(&r->plan, n, cfg->test_bs, nranks, c->group, done)) {
+    st = ASIM_ERR(ASIM_ENOMEM, "plan");
+    goto out;
   }
   if (c->dry_run) {
     if (rank == 0) print_plan(r, c, n);
