@@ -19,7 +19,7 @@ write_config() {
     echo "cls_num = $cls;"
     echo "test_dir = \"$dir\";"
     echo "pretrain_model_path = \"$ckpt\";"
-    echo "test_bs = 5;"
+    echo "test_bs = ${TEST_BS:-5};"
     echo "asim_conv_mode = \"Simulation\";"
     echo "asim_linear_mode = \"Simulation\";"
     echo "data = { format = \"$fmt\"; };"

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# A run killed part way (SIGKILL, and SIGTERM as a SLURM time limit sends) and continued with
+# A run killed part way (SIGKILL, and SIGTERM as a SLURM time limit sends to every task) and continued with
 # --resume gives a report whose results equal an uninterrupted run's, bit for bit.
 source "$(dirname "$0")/common.sh"
-/usr/bin/python3 "$SRC/tests/driver.d/make_datasets.py" "$TMP/data" 60 || exit 1
+/usr/bin/python3 "$SRC/tests/driver.d/make_datasets.py" "$TMP/data" 24 || exit 1
 $BIN/asim-init ResNet-18 "$TMP/ck.h5" --classes 10 --size 8 || exit 1
 cfg="$TMP/run.cfg"
+TEST_BS=2
 write_config "$cfg" CIFAR-10 "$TMP/data/cifar10_png" folders 10 "$TMP/ck.h5" "$TMP/clean.h5" \
-  "asim_conv_rand_noise_sigma = 1.0;" "asim_conv_non_linear_sigma = 1.0;" "test_bs = 2;"
+  "asim_conv_rand_noise_sigma = 1.0;" "asim_conv_non_linear_sigma = 1.0;"
 $MPIRUN -n 2 $BIN/asim-mpi "$cfg" --quiet >/dev/null 2>&1 || { echo "FAIL: clean run"; exit 1; }
 batches=$(h5dump -d /progress/batch_done "$TMP/clean.h5" | grep -c '1')
 
@@ -20,7 +21,8 @@ for sig in KILL TERM; do
     if [ -f "$rep" ] && h5dump -d /progress/batch_done "$rep" 2>/dev/null | grep -q ' 1'; then break; fi
   done
   sleep 0.5
-  if [ $sig = KILL ]; then pkill -KILL -f "asim-mpi $cfg" ; else kill -TERM $pid; fi
+  # signal the ranks themselves, as SLURM does at a time limit (not mpirun)
+  pkill -$sig -f "^$BIN/asim-mpi $cfg"
   wait $pid
   rc=$?
   ndone=$(h5dump -d /progress/batch_done "$rep" 2>/dev/null | grep -o '[01]' | grep -c 1)
