@@ -245,6 +245,73 @@ static void print_plan(const run_state *r, const cli *c, int64_t n) {
   printf("report: %s\n", r->cfg.report.path);
 }
 
+/* The sweep points: each point's layer settings (validated as a whole configuration), and the
+ * value of each swept key as a number for the report (text values by their position among the
+ * key's listed values, names in labels). */
+typedef struct {
+  int64_t n_points;
+  asim_model_settings *settings;
+  double *values;
+  char keys[ASIM_SWEEP_MAX_KEYS][64];
+  char *labels[ASIM_SWEEP_MAX_KEYS];
+} sweep_plan;
+
+static void sweep_free(sweep_plan *sp) {
+  free(sp->settings);
+  free(sp->values);
+  for (int k = 0; k < ASIM_SWEEP_MAX_KEYS; k++) free(sp->labels[k]);
+  memset(sp, 0, sizeof *sp);
+}
+
+static asim_status sweep_prepare(sweep_plan *sp, const asim_config *cfg, const char *config_path) {
+  memset(sp, 0, sizeof *sp);
+  const int nk = cfg->sweep.n_keys;
+  sp->n_points = asim_config_sweep_points(cfg);
+  ASIM_CHECK(ASIM_ALLOC(sp->settings, (size_t)sp->n_points));
+  ASIM_CHECK(ASIM_ALLOC(sp->values, (size_t)(sp->n_points * (nk ? nk : 1))));
+  for (int k = 0; k < nk; k++) {
+    snprintf(sp->keys[k], sizeof sp->keys[k], "%s", cfg->sweep.key[k]);
+    int text = 0;
+    for (int v = 0; v < cfg->sweep.n_values[k]; v++) text |= cfg->sweep.value[k][v][0] == '"';
+    if (text) { /* "Simulation","Inference" or "None": labels in listed order */
+      size_t len = 0;
+      for (int v = 0; v < cfg->sweep.n_values[k]; v++) len += strlen(cfg->sweep.value[k][v]) + 1;
+      ASIM_CHECK(asim_calloc(&sp->labels[k], len + 1, 1));
+      for (int v = 0; v < cfg->sweep.n_values[k]; v++) {
+        const char *t = cfg->sweep.value[k][v];
+        size_t tl = strlen(t);
+        if (v) strcat(sp->labels[k], ",");
+        strncat(sp->labels[k], t[0] == '"' ? t + 1 : t, t[0] == '"' && tl >= 2 ? tl - 2 : tl);
+      }
+    }
+  }
+  for (int64_t pt = 0; pt < sp->n_points; pt++) {
+    char assign[ASIM_SWEEP_MAX_KEYS][128], label[96];
+    const char *a[ASIM_SWEEP_MAX_KEYS];
+    int n = asim_config_sweep_point(cfg, pt, assign);
+    for (int k = 0; k < n; k++) a[k] = assign[k];
+    asim_config pc = *cfg;
+    snprintf(label, sizeof label, "%s: sweep point %lld", config_path, (long long)pt);
+    ASIM_CHECK(asim_config_apply(&pc, a, n, label));
+    /* a sweep varies the simulated hardware, not the network or the data */
+    if (pc.task != cfg->task || pc.model_name != cfg->model_name || pc.input_size != cfg->input_size ||
+        pc.cls_num != cfg->cls_num || pc.test_bs != cfg->test_bs || pc.PACT != cfg->PACT ||
+        strcmp(pc.test_dir, cfg->test_dir) || strcmp(pc.pretrain_model_path, cfg->pretrain_model_path) ||
+        memcmp(&pc.data, &cfg->data, sizeof pc.data) || memcmp(&pc.run, &cfg->run, sizeof pc.run))
+      return ASIM_ERR(ASIM_EINVAL, "%s: sweep keys may not change the task, model, data, batch size, checkpoint or "
+                      "run settings (point %lld: %s)", config_path, (long long)pt, n ? assign[0] : "");
+    asim_model_settings_from_config(&pc, &sp->settings[pt]);
+    int64_t rest = pt;
+    for (int k = nk - 1; k >= 0; k--) {
+      int nv = cfg->sweep.n_values[k], v = (int)(rest % nv);
+      rest /= nv;
+      const char *t = cfg->sweep.value[k][v];
+      sp->values[pt * nk + k] = sp->labels[k] ? (double)v : (!strcmp(t, "true") ? 1.0 : !strcmp(t, "false") ? 0.0 : strtod(t, NULL));
+    }
+  }
+  return ASIM_OK;
+}
+
 static asim_status simulate(run_state *r, const cli *c, MPI_Comm comm, int rank, int nranks) {
   asim_config *cfg = &r->cfg;
   int64_t n = asim_dataset_size(r->ds);
@@ -252,10 +319,22 @@ static asim_status simulate(run_state *r, const cli *c, MPI_Comm comm, int rank,
   const int64_t nb = (n + cfg->test_bs - 1) / cfg->test_bs;
   const int C = r->model.classes;
   const int logits = cfg->report.logits == ASIM_AUTO ? C <= 100 : cfg->report.logits;
-  asim_report_info info = {r->config_text, r->model.name, asim_task_name(cfg->task), cfg->run.seed, C, logits, n, nb};
-  uint8_t *done = calloc((size_t)(nb ? nb : 1), 1);
-  if (!done) return ASIM_ERR(ASIM_ENOMEM, "progress flags");
-  asim_status st = ASIM_OK;
+  sweep_plan sw;
+  asim_status st = agree(sweep_prepare(&sw, cfg, c->config), comm);
+  if (st) {
+    sweep_free(&sw);
+    return st;
+  }
+  const int repeats = cfg->sweep.repeats;
+  const int64_t n_runs = sw.n_points * repeats;
+  asim_report_info info = {r->config_text, r->model.name, asim_task_name(cfg->task), cfg->run.seed, C, logits, n, nb,
+                           sw.n_points, repeats, cfg->sweep.n_keys, (const char(*)[64])sw.keys, sw.values,
+                           (const char *const *)sw.labels};
+  uint8_t *done = calloc((size_t)(nb * n_runs + 1), 1);
+  if (!done) {
+    sweep_free(&sw);
+    return ASIM_ERR(ASIM_ENOMEM, "progress flags");
+  }
   if (c->resume) {
     if (access(cfg->report.path, R_OK) != 0)
       st = ASIM_ERR(ASIM_EIO, "--resume: report %s does not exist", cfg->report.path);
@@ -272,7 +351,7 @@ static asim_status simulate(run_state *r, const cli *c, MPI_Comm comm, int rank,
                   c->group, nranks, (long long)(n - (nb - 1) * cfg->test_bs));
     ASIM_CHECK_GOTO(st, agree(st, comm), out);
   }
-  if (asim_plan_init(&r->plan, n, cfg->test_bs, nranks, c->group, done)) {
+  if (asim_plan_init(&r->plan, n, cfg->test_bs, n_runs, nranks, c->group, done)) {
     st = ASIM_ERR(ASIM_ENOMEM, "plan");
     goto out;
   }
@@ -283,9 +362,9 @@ static asim_status simulate(run_state *r, const cli *c, MPI_Comm comm, int rank,
   if (rank == 0 && !c->quiet) {
     char notes[4096];
     if (asim_config_notes(cfg, notes, sizeof notes) > 0) fprintf(stderr, "%s", notes);
-    fprintf(stderr, "asim-mpi: %s on %s: %lld samples, %lld batches (%lld to do), %d ranks in groups of %d\n",
-            r->model.name, asim_dataset_name(r->ds), (long long)n, (long long)nb, (long long)r->plan.n_todo, nranks,
-            r->plan.group);
+    fprintf(stderr, "asim-mpi: %s on %s: %lld samples, %lld batches x %lld run(s) (%lld to do), %d ranks in groups "
+            "of %d\n", r->model.name, asim_dataset_name(r->ds), (long long)n, (long long)nb, (long long)n_runs,
+            (long long)r->plan.n_todo, nranks, r->plan.group);
   }
   {
     MPI_Comm group;
@@ -300,16 +379,21 @@ static asim_status simulate(run_state *r, const cli *c, MPI_Comm comm, int rank,
     int64_t mine = 0, done_samples = 0;
     if (!x || !z || !lab || !pred || !t5 || !idx) st = ASIM_ERR(ASIM_ENOMEM, "batch buffers");
     st = agree(st, comm);
+    const int pact = r->model.s.pact;
     for (int64_t round = 0; round < r->plan.rounds && !st; round++) {
-      int64_t s0, s1, b = asim_plan_slice(&r->plan, rank, round, &s0, &s1);
-      const int64_t m = s1 - s0;
+      int64_t s0, s1, item = asim_plan_slice(&r->plan, rank, round, &s0, &s1);
+      const int64_t m = s1 - s0, run = item >= 0 ? item / nb : 0, b = item >= 0 ? item % nb : 0;
+      const int64_t point = run / repeats, rep = run % repeats;
       double t0 = now();
       st = m > 0 ? load_inputs(r, s0, m, x, lab) : ASIM_OK;
       /* a group must not enter its collective forward when a member failed to read its data */
       if ((st = agree(st, comm))) break;
       if (m > 0) {
         const int64_t bstart = b * cfg->test_bs, bend = bstart + cfg->test_bs < n ? bstart + cfg->test_bs : n;
-        asim_exec ex = {.seed = cfg->run.seed, .sample0 = s0, .max_reduce = r->plan.group > 1 ? group_max : NULL,
+        r->model.s = sw.settings[point];
+        r->model.s.pact = pact;
+        /* repeat q of a point draws its noise with seed run.seed + q */
+        asim_exec ex = {.seed = cfg->run.seed + (uint32_t)rep, .sample0 = s0, .max_reduce = r->plan.group > 1 ? group_max : NULL,
                         .max_reduce_arg = &group, .per_sample_scale = cfg->run.act_scale == ASIM_ACT_SCALE_SAMPLE,
                         .batch_size = bend - bstart};
         st = asim_model_forward(&r->model, z, x, (int)m, &ex, NULL, NULL);
@@ -322,9 +406,9 @@ static asim_status simulate(run_state *r, const cli *c, MPI_Comm comm, int rank,
       busy += now() - t0;
       mine += m;
       if ((st = agree(st, comm))) break;
-      if ((st = agree(asim_report_write_samples(&r->report, s0, m, idx, lab, pred, t5, z), comm))) break;
-      const int lead = b >= 0 && rank % r->plan.group == 0;
-      if ((st = agree(asim_report_mark_done(&r->report, &b, lead), comm))) break;
+      if ((st = agree(asim_report_write_samples(&r->report, run, s0, m, idx, lab, pred, t5, z), comm))) break;
+      const int lead = item >= 0 && rank % r->plan.group == 0;
+      if ((st = agree(asim_report_mark_done(&r->report, &item, lead), comm))) break;
       /* progress: samples of this round over all groups */
       int64_t round_samples = 0;
       for (int g = 0; g < r->plan.ngroups; g++) {
@@ -337,8 +421,7 @@ static asim_status simulate(run_state *r, const cli *c, MPI_Comm comm, int rank,
       if (rank == 0 && !c->quiet && (t - t_print > 3.0 || round + 1 == r->plan.rounds)) {
         double rate = done_samples / (t - t_start), left = (double)(r->plan.rounds - round - 1) / (round + 1) * (t - t_start);
         fprintf(stderr, "  round %lld/%lld, %lld/%lld samples, %.1f images/s, ETA %.0f s\n", (long long)(round + 1),
-                (long long)r->plan.rounds, (long long)done_samples, (long long)r->plan.n_todo * cfg->test_bs > n ? (long long)n : (long long)r->plan.n_todo * cfg->test_bs,
-                rate, left);
+                (long long)r->plan.rounds, (long long)done_samples, (long long)(r->plan.n_todo * n / nb), rate, left);
         t_print = t;
       }
       int stop = stop_requested != 0, any;
@@ -355,15 +438,34 @@ static asim_status simulate(run_state *r, const cli *c, MPI_Comm comm, int rank,
       double top1, top5;
       st = agree(asim_report_finish(&r->report, busy, mine, &top1, &top5, cfg->report.print_predictions ? stdout : NULL),
                  comm);
-      if (!st && rank == 0) {
+      if (!st && rank == 0 && n_runs == 1) {
         printf("Test Acc: %.2f%%\n", 100.0 * top1);
         printf("Top-5 Acc: %.2f%%  (%lld samples, %.1f s, report %s)\n", 100.0 * top5, (long long)n, now() - t_start,
                cfg->report.path);
+      } else if (!st && rank == 0) { /* one line per sweep point: the values, then top-1 per repeat */
+        for (int64_t pt = 0; pt < sw.n_points; pt++) {
+          char assign[ASIM_SWEEP_MAX_KEYS][128];
+          int nk = asim_config_sweep_point(cfg, pt, assign);
+          printf("point %lld:", (long long)pt);
+          for (int k = 0; k < nk; k++) printf(" %s", assign[k]);
+          double mean = 0;
+          for (int q = 0; q < repeats; q++) {
+            double a1, a5;
+            asim_report_run_acc(&r->report, pt * repeats + q, &a1, &a5);
+            mean += a1 / repeats;
+            printf("%s%.2f%%", q ? " " : "  Test Acc: ", 100.0 * a1);
+          }
+          if (repeats > 1) printf("  (mean %.2f%%)", 100.0 * mean);
+          printf("\n");
+        }
+        printf("%lld points x %d repeats, %lld samples, %.1f s, report %s\n", (long long)sw.n_points, repeats,
+               (long long)n, now() - t_start, cfg->report.path);
       }
     }
   }
 out:
   free(done);
+  sweep_free(&sw);
   return st;
 }
 

@@ -9,15 +9,16 @@ static int64_t max_share(int64_t n_todo, int64_t bs, int nranks, int g) {
   return rounds * ((bs + g - 1) / g);
 }
 
-int asim_plan_init(asim_plan *p, int64_t n_samples, int64_t batch_size, int nranks, int group_req,
+int asim_plan_init(asim_plan *p, int64_t n_samples, int64_t batch_size, int64_t n_runs, int nranks, int group_req,
                    const uint8_t *done) {
   memset(p, 0, sizeof *p);
-  p->n_samples = n_samples, p->batch_size = batch_size, p->nranks = nranks;
+  p->n_samples = n_samples, p->batch_size = batch_size, p->nranks = nranks, p->n_runs = n_runs;
   p->n_batches = (n_samples + batch_size - 1) / batch_size;
-  p->todo = malloc(sizeof(int64_t) * (size_t)(p->n_batches ? p->n_batches : 1));
+  const int64_t items = p->n_batches * n_runs;
+  p->todo = malloc(sizeof(int64_t) * (size_t)(items ? items : 1));
   if (!p->todo) return -1;
-  for (int64_t b = 0; b < p->n_batches; b++)
-    if (!done || !done[b]) p->todo[p->n_todo++] = b;
+  for (int64_t k = 0; k < items; k++)
+    if (!done || !done[k]) p->todo[p->n_todo++] = k;
   /* every member of a group needs at least one sample of the smallest batch */
   int64_t smallest = n_samples - (p->n_batches - 1) * batch_size;
   int best = 1;
@@ -47,12 +48,12 @@ int64_t asim_plan_slice(const asim_plan *p, int rank, int64_t round, int64_t *s0
   const int64_t k = round * p->ngroups + group;
   *s0 = *s1 = 0;
   if (group >= p->ngroups || k >= p->n_todo) return -1;
-  const int64_t b = p->todo[k], lo = b * p->batch_size;
+  const int64_t item = p->todo[k], b = item % p->n_batches, lo = b * p->batch_size;
   const int64_t hi = lo + p->batch_size < p->n_samples ? lo + p->batch_size : p->n_samples;
   const int64_t n = hi - lo;
   /* contiguous slices, the first n mod g members one sample larger */
   const int64_t base = n / p->group, extra = n % p->group;
   *s0 = lo + member * base + (member < extra ? member : extra);
   *s1 = *s0 + base + (member < extra ? 1 : 0);
-  return b;
+  return item;
 }

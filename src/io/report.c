@@ -1,5 +1,6 @@
 #include "asim/report.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,12 +60,17 @@ static hid_t make_dataset(hid_t loc, const char *name, hid_t type, int nd, const
   return d;
 }
 
-/* Collective write of rows [r0, r0 + n) of a (rows, cols) dataset; n may be 0. */
-static asim_status write_rows(asim_report *r, hid_t d, hid_t type, int64_t r0, int64_t n, int64_t cols,
-                              const void *buf) {
+/* Collective write of rows [r0, r0 + n) of a (rows, cols) dataset, or of the block
+ * [lead][r0..r0+n) of a (runs, rows, cols) one when lead >= 0; n may be 0. */
+static asim_status write_block(asim_report *r, hid_t d, hid_t type, int64_t lead, int64_t r0, int64_t n,
+                               int64_t cols, const void *buf) {
   hid_t fs = H5Dget_space(d);
-  hsize_t start[2] = {(hsize_t)r0, 0}, count[2] = {(hsize_t)n, (hsize_t)cols};
   int nd = H5Sget_simple_extent_ndims(fs);
+  hsize_t start[3] = {0, 0, 0}, count[3] = {1, 1, 1};
+  int i = 0;
+  if (lead >= 0) start[i] = (hsize_t)lead, count[i] = 1, i++;
+  start[i] = (hsize_t)r0, count[i] = (hsize_t)n, i++;
+  if (i < nd) start[i] = 0, count[i] = (hsize_t)cols;
   hid_t ms;
   if (n > 0) {
     H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
@@ -80,6 +86,11 @@ static asim_status write_rows(asim_report *r, hid_t d, hid_t type, int64_t r0, i
   if (e < 0) return ASIM_ERR(ASIM_EIO, "report: collective write of rows %lld..%lld failed", (long long)r0,
                              (long long)(r0 + n));
   return ASIM_OK;
+}
+
+static asim_status write_rows(asim_report *r, hid_t d, hid_t type, int64_t r0, int64_t n, int64_t cols,
+                              const void *buf) {
+  return write_block(r, d, type, -1, r0, n, cols, buf);
 }
 
 static asim_status read_all(asim_report *r, hid_t d, hid_t type, void *buf) {
@@ -125,10 +136,17 @@ static void versions(char *compiler, size_t cl, char *mpi, size_t ml, char *hdf5
 
 extern char *openblas_get_config(void);
 
-asim_status asim_report_create(asim_report *r, const char *path, MPI_Comm comm, const asim_report_info *info) {
-  ASIM_CHECK(open_file(r, path, comm, 1));
+static void set_sizes(asim_report *r, const asim_report_info *info) {
   r->classes = info->classes, r->logits = info->logits;
   r->n_samples = info->n_samples, r->n_batches = info->n_batches;
+  r->n_points = info->n_points > 0 ? info->n_points : 1;
+  r->repeats = info->repeats > 0 ? info->repeats : 1;
+  r->n_runs = r->n_points * r->repeats;
+}
+
+asim_status asim_report_create(asim_report *r, const char *path, MPI_Comm comm, const asim_report_info *info) {
+  ASIM_CHECK(open_file(r, path, comm, 1));
+  set_sizes(r, info);
   hid_t f = r->file;
   char t[64], compiler[256], mpi[512], hdf5[64];
   now_iso(t, sizeof t);
@@ -166,14 +184,46 @@ asim_status asim_report_create(asim_report *r, const char *path, MPI_Comm comm, 
   const int64_t m1 = -1;
   const int32_t i1 = -1;
   const uint8_t u0 = 0;
-  hsize_t n1[1] = {(hsize_t)info->n_samples}, n5[2] = {(hsize_t)info->n_samples, 5},
-          nc[2] = {(hsize_t)info->n_samples, (hsize_t)info->classes}, nb[1] = {(hsize_t)info->n_batches};
+  const hsize_t N = (hsize_t)info->n_samples, R = (hsize_t)r->n_runs;
+  hsize_t n1[1] = {N}, nb[1] = {(hsize_t)(info->n_batches * r->n_runs)};
   r->d_index = make_dataset(g, "index", H5T_NATIVE_INT64, 1, n1, &m1);
   r->d_label = make_dataset(g, "label", H5T_NATIVE_INT32, 1, n1, &i1);
-  r->d_pred = make_dataset(g, "pred", H5T_NATIVE_INT32, 1, n1, &i1);
-  r->d_top5 = make_dataset(g, "top5", H5T_NATIVE_INT32, 2, n5, &i1);
-  r->d_logits = info->logits ? make_dataset(g, "logits", H5T_NATIVE_FLOAT, 2, nc, NULL) : -1;
-  H5Gclose(g);
+  if (r->n_runs == 1) {
+    hsize_t n5[2] = {N, 5}, nc[2] = {N, (hsize_t)info->classes};
+    r->d_pred = make_dataset(g, "pred", H5T_NATIVE_INT32, 1, n1, &i1);
+    r->d_top5 = make_dataset(g, "top5", H5T_NATIVE_INT32, 2, n5, &i1);
+    r->d_logits = info->logits ? make_dataset(g, "logits", H5T_NATIVE_FLOAT, 2, nc, NULL) : -1;
+    H5Gclose(g);
+  } else { /* per-run results of a sweep */
+    H5Gclose(g);
+    g = H5Gcreate2(f, "sweep", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t rn[2] = {R, N}, rn5[3] = {R, N, 5}, rnc[3] = {R, N, (hsize_t)info->classes};
+    r->d_pred = make_dataset(g, "pred", H5T_NATIVE_INT32, 2, rn, &i1);
+    r->d_top5 = make_dataset(g, "top5", H5T_NATIVE_INT32, 3, rn5, &i1);
+    r->d_logits = info->logits ? make_dataset(g, "logits", H5T_NATIVE_FLOAT, 3, rnc, NULL) : -1;
+    /* the swept keys and the value of each at each point */
+    int64_t rep = r->repeats;
+    asim_status st = attr_num(g, "repeats", H5T_NATIVE_INT64, &rep);
+    hid_t ty = H5Tcopy(H5T_C_S1);
+    H5Tset_size(ty, 64);
+    hsize_t nk[1] = {(hsize_t)info->n_keys}, pk[2] = {(hsize_t)r->n_points, (hsize_t)info->n_keys};
+    hid_t dk = make_dataset(g, "keys", ty, 1, nk, NULL);
+    hid_t dp = make_dataset(g, "points", H5T_NATIVE_DOUBLE, 2, pk, NULL);
+    if (!st) st = (dk < 0 || dp < 0) ? ASIM_ERR(ASIM_EIO, "%s: cannot create /sweep", path) : ASIM_OK;
+    if (!st) st = write_rows(r, dk, ty, 0, r->rank == 0 ? info->n_keys : 0, 1, info->keys);
+    if (!st) st = write_rows(r, dp, H5T_NATIVE_DOUBLE, 0, r->rank == 0 ? r->n_points : 0, info->n_keys, info->points);
+    for (int k = 0; k < info->n_keys && !st; k++)
+      if (info->labels && info->labels[k]) {
+        char an[96];
+        snprintf(an, sizeof an, "labels_%s", info->keys[k]);
+        st = attr_str(g, an, info->labels[k]);
+      }
+    if (dk >= 0) H5Dclose(dk);
+    if (dp >= 0) H5Dclose(dp);
+    H5Tclose(ty);
+    H5Gclose(g);
+    if (st) return st;
+  }
   g = H5Gcreate2(f, "progress", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   r->d_done = make_dataset(g, "batch_done", H5T_NATIVE_UINT8, 1, nb, &u0);
   H5Gclose(g);
@@ -188,8 +238,7 @@ asim_status asim_report_resume(asim_report *r, const char *path, MPI_Comm comm, 
                                uint8_t *done) {
   ASIM_CHECK(open_file(r, path, comm, 0));
   hid_t f = r->file;
-  r->classes = info->classes, r->logits = info->logits;
-  r->n_samples = info->n_samples, r->n_batches = info->n_batches;
+  set_sizes(r, info);
   /* the stored configuration must be the one we run now */
   hid_t d = H5Dopen2(f, "config", H5P_DEFAULT);
   if (d < 0) return ASIM_ERR(ASIM_EFORMAT, "%s: not an asim-mpi report (no /config)", path);
@@ -206,9 +255,14 @@ asim_status asim_report_resume(asim_report *r, const char *path, MPI_Comm comm, 
                     "same configuration (or start a new report)", path);
   r->d_index = H5Dopen2(f, "samples/index", H5P_DEFAULT);
   r->d_label = H5Dopen2(f, "samples/label", H5P_DEFAULT);
-  r->d_pred = H5Dopen2(f, "samples/pred", H5P_DEFAULT);
-  r->d_top5 = H5Dopen2(f, "samples/top5", H5P_DEFAULT);
-  r->d_logits = info->logits ? H5Dopen2(f, "samples/logits", H5P_DEFAULT) : -1;
+  const char *grp = r->n_runs == 1 ? "samples" : "sweep";
+  char nm[64];
+  snprintf(nm, sizeof nm, "%s/pred", grp);
+  r->d_pred = H5Dopen2(f, nm, H5P_DEFAULT);
+  snprintf(nm, sizeof nm, "%s/top5", grp);
+  r->d_top5 = H5Dopen2(f, nm, H5P_DEFAULT);
+  snprintf(nm, sizeof nm, "%s/logits", grp);
+  r->d_logits = info->logits ? H5Dopen2(f, nm, H5P_DEFAULT) : -1;
   r->d_done = H5Dopen2(f, "progress/batch_done", H5P_DEFAULT);
   if (r->d_index < 0 || r->d_label < 0 || r->d_pred < 0 || r->d_top5 < 0 || r->d_done < 0 ||
       (info->logits && r->d_logits < 0))
@@ -217,11 +271,11 @@ asim_status asim_report_resume(asim_report *r, const char *path, MPI_Comm comm, 
   hsize_t nb = 0;
   H5Sget_simple_extent_dims(sp, &nb, NULL);
   H5Sclose(sp);
-  sp = H5Dget_space(r->d_pred);
+  sp = H5Dget_space(r->d_label);
   hsize_t ns = 0;
   H5Sget_simple_extent_dims(sp, &ns, NULL);
   H5Sclose(sp);
-  if ((int64_t)nb != info->n_batches || (int64_t)ns != info->n_samples)
+  if ((int64_t)nb != info->n_batches * r->n_runs || (int64_t)ns != info->n_samples)
     return ASIM_ERR(ASIM_EFORMAT, "%s: report has %llu samples in %llu batches, this run %lld in %lld", path,
                     (unsigned long long)ns, (unsigned long long)nb, (long long)info->n_samples,
                     (long long)info->n_batches);
@@ -229,20 +283,22 @@ asim_status asim_report_resume(asim_report *r, const char *path, MPI_Comm comm, 
   return ASIM_OK;
 }
 
-asim_status asim_report_write_samples(asim_report *r, int64_t s0, int64_t n, const int64_t *index,
+asim_status asim_report_write_samples(asim_report *r, int64_t run, int64_t s0, int64_t n, const int64_t *index,
                                       const int32_t *label, const int32_t *pred, const int32_t *top5,
                                       const float *logits) {
-  ASIM_CHECK(write_rows(r, r->d_index, H5T_NATIVE_INT64, s0, n, 1, index));
-  ASIM_CHECK(write_rows(r, r->d_label, H5T_NATIVE_INT32, s0, n, 1, label));
-  ASIM_CHECK(write_rows(r, r->d_pred, H5T_NATIVE_INT32, s0, n, 1, pred));
-  ASIM_CHECK(write_rows(r, r->d_top5, H5T_NATIVE_INT32, s0, n, 5, top5));
-  if (r->logits) ASIM_CHECK(write_rows(r, r->d_logits, H5T_NATIVE_FLOAT, s0, n, r->classes, logits));
+  /* index and label are the same in every run: run 0 writes them (all ranks call collectively) */
+  const int64_t nl = run == 0 ? n : 0, lead = r->n_runs == 1 ? -1 : run;
+  ASIM_CHECK(write_rows(r, r->d_index, H5T_NATIVE_INT64, s0, nl, 1, index));
+  ASIM_CHECK(write_rows(r, r->d_label, H5T_NATIVE_INT32, s0, nl, 1, label));
+  ASIM_CHECK(write_block(r, r->d_pred, H5T_NATIVE_INT32, lead, s0, n, 1, pred));
+  ASIM_CHECK(write_block(r, r->d_top5, H5T_NATIVE_INT32, lead, s0, n, 5, top5));
+  if (r->logits) ASIM_CHECK(write_block(r, r->d_logits, H5T_NATIVE_FLOAT, lead, s0, n, r->classes, logits));
   /* data first, on disk, then the batch flags (mark_done): a kill never marks lost work */
   H5OK(H5Fflush(r->file, H5F_SCOPE_GLOBAL), "flush");
   return ASIM_OK;
 }
 
-asim_status asim_report_mark_done(asim_report *r, const int64_t *batches, int n) {
+asim_status asim_report_mark_done(asim_report *r, const int64_t *batches, int n) { /* batches = items */
   hid_t fs = H5Dget_space(r->d_done);
   hsize_t *coords = NULL;
   if (n > 0) {
@@ -273,32 +329,42 @@ asim_status asim_report_mark_done(asim_report *r, const int64_t *batches, int n)
 
 asim_status asim_report_finish(asim_report *r, double busy_s, int64_t samples, double *top1, double *top5,
                                FILE *pred_out) {
-  const int64_t N = r->n_samples, C = r->classes;
+  const int64_t N = r->n_samples, C = r->classes, R = r->n_runs;
   asim_status st = ASIM_OK;
   int32_t *label = NULL, *pred = NULL, *t5 = NULL;
-  int64_t *conf = NULL;
+  int64_t *conf = NULL, *counted = NULL;
   double *busy = NULL;
   int64_t *nsamp = NULL;
   ASIM_CHECK_GOTO(st, ASIM_ALLOC(label, (size_t)N), done);
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(pred, (size_t)N), done);
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(t5, (size_t)N * 5), done);
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(conf, (size_t)(C * C)), done);
+  ASIM_CHECK_GOTO(st, ASIM_ALLOC(pred, (size_t)(R * N)), done);
+  ASIM_CHECK_GOTO(st, ASIM_ALLOC(t5, (size_t)(R * N) * 5), done);
+  ASIM_CHECK_GOTO(st, ASIM_ALLOC(conf, (size_t)(R * C * C)), done);
+  ASIM_CHECK_GOTO(st, ASIM_ALLOC(counted, (size_t)R), done);
+  free(r->run_top1), free(r->run_top5);
+  r->run_top1 = r->run_top5 = NULL;
+  ASIM_CHECK_GOTO(st, ASIM_ALLOC(r->run_top1, (size_t)R), done);
+  ASIM_CHECK_GOTO(st, ASIM_ALLOC(r->run_top5, (size_t)R), done);
   ASIM_CHECK_GOTO(st, read_all(r, r->d_label, H5T_NATIVE_INT32, label), done);
   ASIM_CHECK_GOTO(st, read_all(r, r->d_pred, H5T_NATIVE_INT32, pred), done);
   ASIM_CHECK_GOTO(st, read_all(r, r->d_top5, H5T_NATIVE_INT32, t5), done);
-  int64_t ok1 = 0, ok5 = 0, counted = 0;
-  for (int64_t i = 0; i < N; i++) {
-    if (label[i] < 0 || label[i] >= C || pred[i] < 0 || pred[i] >= C) continue;
-    conf[label[i] * C + pred[i]]++;
-    counted++;
-    ok1 += label[i] == pred[i];
-    for (int k = 0; k < 5 && k < C; k++) ok5 += t5[i * 5 + k] == label[i];
+  for (int64_t run = 0; run < R; run++) {
+    int64_t ok1 = 0, ok5 = 0, *cf = conf + run * C * C;
+    const int32_t *pr = pred + run * N, *tp = t5 + run * N * 5;
+    for (int64_t i = 0; i < N; i++) {
+      if (label[i] < 0 || label[i] >= C || pr[i] < 0 || pr[i] >= C) continue;
+      cf[label[i] * C + pr[i]]++;
+      counted[run]++;
+      ok1 += label[i] == pr[i];
+      for (int k = 0; k < 5 && k < C; k++) ok5 += tp[i * 5 + k] == label[i];
+    }
+    r->run_top1[run] = counted[run] ? (double)ok1 / counted[run] : 0.0;
+    r->run_top5[run] = counted[run] ? (double)ok5 / counted[run] : 0.0;
   }
-  if (pred_out && r->rank == 0)
+  if (pred_out && r->rank == 0 && R == 1)
     for (int64_t i = 0; i < N; i++) fprintf(pred_out, "Label: %d, Predict: %d.\n", label[i], pred[i]);
-  *top1 = counted ? (double)ok1 / counted : 0.0;
-  *top5 = counted ? (double)ok5 / counted : 0.0;
-  {
+  *top1 = r->run_top1[0];
+  *top5 = r->run_top5[0];
+  if (R == 1) {
     hid_t g = H5Gopen2(r->file, "summary", H5P_DEFAULT);
     if (g < 0) g = H5Gcreate2(r->file, "summary", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (H5Lexists(g, "confusion", H5P_DEFAULT) > 0) H5Ldelete(g, "confusion", H5P_DEFAULT);
@@ -313,8 +379,57 @@ asim_status asim_report_finish(asim_report *r, double busy_s, int64_t samples, d
     H5Dclose(d);
     if (!st) st = attr_num(g, "top1", H5T_NATIVE_DOUBLE, top1);
     if (!st) st = attr_num(g, "top5", H5T_NATIVE_DOUBLE, top5);
-    if (!st) st = attr_num(g, "n_samples", H5T_NATIVE_INT64, &counted);
+    if (!st) st = attr_num(g, "n_samples", H5T_NATIVE_INT64, &counted[0]);
     H5Gclose(g);
+    if (st) goto done;
+  } else { /* per point: accuracy of each repeat, mean and standard deviation, confusion */
+    const int64_t P = r->n_points, Q = r->repeats;
+    double *stats = calloc((size_t)(4 * P), sizeof(double));
+    if (!stats) {
+      st = ASIM_ERR(ASIM_ENOMEM, "sweep summary");
+      goto done;
+    }
+    for (int64_t pt = 0; pt < P; pt++)
+      for (int w = 0; w < 2; w++) {
+        const double *a = (w ? r->run_top5 : r->run_top1) + pt * Q;
+        double m = 0, v = 0;
+        for (int64_t q = 0; q < Q; q++) m += a[q] / Q;
+        for (int64_t q = 0; q < Q; q++) v += (a[q] - m) * (a[q] - m);
+        stats[(2 * w) * P + pt] = m;
+        stats[(2 * w + 1) * P + pt] = Q > 1 ? sqrt(v / (Q - 1)) : 0.0; /* sample std over repeats */
+      }
+    hid_t g = H5Gopen2(r->file, "sweep", H5P_DEFAULT);
+    const char *names[4] = {"top1_mean", "top1_std", "top5_mean", "top5_std"};
+    hsize_t pq[2] = {(hsize_t)P, (hsize_t)Q}, p1[1] = {(hsize_t)P}, pc[4] = {(hsize_t)P, (hsize_t)Q, (hsize_t)C, (hsize_t)C};
+    for (int w = 0; w < 2 && !st; w++) {
+      const char *nm = w ? "top5" : "top1";
+      if (H5Lexists(g, nm, H5P_DEFAULT) > 0) H5Ldelete(g, nm, H5P_DEFAULT);
+      hid_t d = make_dataset(g, nm, H5T_NATIVE_DOUBLE, 2, pq, NULL);
+      st = d < 0 ? ASIM_ERR(ASIM_EIO, "report: /sweep/%s", nm)
+                 : write_rows(r, d, H5T_NATIVE_DOUBLE, 0, r->rank == 0 ? P : 0, Q, w ? r->run_top5 : r->run_top1);
+      if (d >= 0) H5Dclose(d);
+    }
+    for (int w = 0; w < 4 && !st; w++) {
+      if (H5Lexists(g, names[w], H5P_DEFAULT) > 0) H5Ldelete(g, names[w], H5P_DEFAULT);
+      hid_t d = make_dataset(g, names[w], H5T_NATIVE_DOUBLE, 1, p1, NULL);
+      st = d < 0 ? ASIM_ERR(ASIM_EIO, "report: /sweep/%s", names[w])
+                 : write_rows(r, d, H5T_NATIVE_DOUBLE, 0, r->rank == 0 ? P : 0, 1, stats + w * P);
+      if (d >= 0) H5Dclose(d);
+    }
+    if (!st) {
+      if (H5Lexists(g, "confusion", H5P_DEFAULT) > 0) H5Ldelete(g, "confusion", H5P_DEFAULT);
+      hid_t d = make_dataset(g, "confusion", H5T_NATIVE_INT64, 4, pc, NULL);
+      hid_t fs = d < 0 ? -1 : H5Dget_space(d);
+      if (fs >= 0 && r->rank) H5Sselect_none(fs);
+      hid_t ms = fs >= 0 ? H5Scopy(fs) : -1;
+      herr_t e = d < 0 ? -1 : H5Dwrite(d, H5T_NATIVE_INT64, ms, fs, r->dxpl, r->rank ? NULL : conf);
+      if (ms >= 0) H5Sclose(ms);
+      if (fs >= 0) H5Sclose(fs);
+      if (d >= 0) H5Dclose(d);
+      if (e < 0) st = ASIM_ERR(ASIM_EIO, "report: /sweep/confusion");
+    }
+    H5Gclose(g);
+    free(stats);
     if (st) goto done;
   }
   {
@@ -345,17 +460,25 @@ asim_status asim_report_finish(asim_report *r, double busy_s, int64_t samples, d
     char t[64];
     now_iso(t, sizeof t);
     MPI_Bcast(t, sizeof t, MPI_CHAR, 0, r->comm);
-    int64_t one = counted == N;
+    int64_t one = 1;
+    for (int64_t run = 0; run < R; run++) one &= counted[run] == N;
     ASIM_CHECK_GOTO(st, attr_str(r->file, "end_time", t), done);
     ASIM_CHECK_GOTO(st, attr_num(r->file, "complete", H5T_NATIVE_INT64, &one), done);
     if (H5Fflush(r->file, H5F_SCOPE_GLOBAL) < 0) st = ASIM_ERR(ASIM_EIO, "report: flush failed");
   }
 done:
-  free(label), free(pred), free(t5), free(conf), free(busy), free(nsamp);
+  free(label), free(pred), free(t5), free(conf), free(counted), free(busy), free(nsamp);
   return st;
 }
 
+void asim_report_run_acc(const asim_report *r, int64_t run, double *top1, double *top5) {
+  *top1 = r->run_top1 ? r->run_top1[run] : 0.0;
+  *top5 = r->run_top5 ? r->run_top5[run] : 0.0;
+}
+
 void asim_report_close(asim_report *r) {
+  free(r->run_top1), free(r->run_top5);
+  r->run_top1 = r->run_top5 = NULL;
   hid_t *ds[] = {&r->d_index, &r->d_label, &r->d_pred, &r->d_top5, &r->d_logits, &r->d_done};
   for (size_t i = 0; i < sizeof ds / sizeof ds[0]; i++)
     if (*ds[i] > 0) H5Dclose(*ds[i]), *ds[i] = -1;
