@@ -24,7 +24,7 @@ for adc in 5 8; do
       $MPIRUN -n 2 $BIN/asim-mpi "$TMP/alone.cfg" --quiet --set asim_conv_adc_prec=$adc \
         --set asim_conv_rand_noise_sigma=$sig --set run.seed=$((11 + rep)) >/dev/null 2>&1 || { echo "FAIL: point alone"; fail=1; continue; }
       run=$((p * 2 + rep))
-      a=$(h5dump -d "/sweep/pred[$run,0;;1,8]" -y "$TMP/s1.h5" | sed -n '/DATA {/,/}/p' | tr -d ' \n')
+      a=$(h5dump -d /sweep/pred -s "$run,0" -c "1,8" -y "$TMP/s1.h5" | sed -n '/DATA {/,/}/p' | tr -d ' \n')
       b=$(h5dump -d /samples/pred -y "$TMP/alone.h5" | sed -n '/DATA {/,/}/p' | tr -d ' \n')
       if [ "$a" != "$b" ] || [ -z "$a" ]; then echo "FAIL: point adc=$adc sigma=$sig repeat $rep: sweep $a, alone $b"; fail=1; fi
     done
