@@ -181,19 +181,59 @@ asim_status asim_mha_av(float *O, const float *P, const float *v, int B, int T, 
   return ASIM_OK;
 }
 
+/* SLEEF's expf_u10 (what PyTorch's vectorised exp calls): Cody-Waite reduction by ln 2 and a
+ * degree-6 polynomial with FMAs. Bit-exact with PyTorch's CPU exp. */
+static float sleef_expf(float d) {
+  const float R_LN2 = 1.442695040888963407359924681001892137426645954152985934135449406931f;
+  const float L2U = 0.693145751953125f, L2L = 1.428606765330187045e-06f;
+  int q = (int)rintf(d * R_LN2);
+  float s = fmaf((float)q, -L2U, d);
+  s = fmaf((float)q, -L2L, s);
+  float u = 0.000198527617612853646278381f;
+  u = fmaf(u, s, 0.00139304355252534151077271f);
+  u = fmaf(u, s, 0.00833336077630519866943359f);
+  u = fmaf(u, s, 0.0416664853692054748535156f);
+  u = fmaf(u, s, 0.166666671633720397949219f);
+  u = fmaf(u, s, 0.5f);
+  u = 1.0f + fmaf(s * s, u, s);
+  u = ldexpf(ldexpf(u, q >> 1), q - (q >> 1));
+  if (d < -104.0f) u = 0.0f;
+  if (d > 100.0f) u = INFINITY;
+  return u;
+}
+
+/* PyTorch's vectorised sum of a row (reduce_all over 8-lane AVX2 vectors): lanes accumulate,
+ * the partial tail adds into the first lanes, then the lanes fold as a tree (i+4, i+2, i+1);
+ * rows shorter than a vector fold sequentially. */
+static float torch_row_sum(const float *e, int64_t n) {
+  if (n < 8) {
+    float t = e[0];
+    for (int64_t i = 1; i < n; i++) t += e[i];
+    return t;
+  }
+  float acc[8];
+  for (int l = 0; l < 8; l++) acc[l] = e[l];
+  int64_t d = 8;
+  for (; d < n - n % 8; d += 8)
+    for (int l = 0; l < 8; l++) acc[l] += e[d + l];
+  for (int64_t l = 0; l < n - d; l++) acc[l] += e[d + l];
+  float b[4], c[2];
+  for (int l = 0; l < 4; l++) b[l] = acc[l] + acc[l + 4];
+  for (int l = 0; l < 2; l++) c[l] = b[l] + b[l + 2];
+  return c[0] + c[1];
+}
+
 void asim_softmax_rows(float *y, const float *x, int64_t rows, int64_t n) {
+  /* PyTorch's CPU softmax over the last axis, bit for bit: max, exp(x - max), sum, times 1/sum.
+   * Its output is quantised by the AV product, so every rounding matters. */
   for (int64_t r = 0; r < rows; r++) {
     const float *xr = x + r * n;
     float *yr = y + r * n;
     float mx = xr[0];
     for (int64_t i = 1; i < n; i++)
       if (xr[i] > mx) mx = xr[i];
-    float sum = 0.0f;
-    for (int64_t i = 0; i < n; i++) {
-      yr[i] = expf(xr[i] - mx);
-      sum += yr[i];
-    }
-    float inv = 1.0f / sum;
+    for (int64_t i = 0; i < n; i++) yr[i] = sleef_expf(xr[i] - mx);
+    float inv = 1.0f / torch_row_sum(yr, n);
     for (int64_t i = 0; i < n; i++) yr[i] *= inv;
   }
 }
