@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "asim/quant.h"
+#include "cim/kernels.h"
 
 void asim_im2col32(void *cols_, const void *x_, int C, int H, int W, int k, int stride, int pad) {
   uint32_t *cols = cols_;
@@ -20,6 +21,39 @@ void asim_im2col32(void *cols_, const void *x_, int C, int H, int W, int k, int 
           for (int v = 0; v < k; v++) {
             int ix = ox * stride - pad + v;
             *row++ = (iy >= 0 && iy < H && ix >= 0 && ix < W) ? x[((int64_t)c * H + iy) * W + ix] : 0u;
+          }
+        }
+    }
+}
+
+/* im2col of one sample's int32 codes straight into the engine's padded load layout: load n holds
+ * input channels [n·G, n·G + G) as rows (c − n·G)·k² + u·k + v; channels past the simulated
+ * loads (ASiM's drop quirk) and padding rows stay zero. */
+static void im2col_loads(asim_opnd *X, const int32_t *x, int C, int H, int W, int k, int stride, int pad,
+                         int64_t G) {
+  const int Ho = asim_conv_out_size(H, k, stride, pad), Wo = asim_conv_out_size(W, k, stride, pad);
+  const int64_t kk = (int64_t)k * k;
+  for (int oy = 0; oy < Ho; oy++)
+    for (int ox = 0; ox < Wo; ox++) {
+      int16_t *row = X->codes + ((int64_t)oy * Wo + ox) * X->kp;
+      const int iy0 = oy * stride - pad, ix0 = ox * stride - pad;
+      for (int64_t n = 0; n < X->nl; n++)
+        for (int64_t g = 0; g < G; g++) {
+          const int64_t c = n * G + g;
+          if (c >= C) break;
+          int16_t *dst = row + n * X->lp + g * kk;
+          const int32_t *xc = x + c * H * W;
+          for (int u = 0; u < k; u++) {
+            const int iy = iy0 + u;
+            if (iy < 0 || iy >= H) {
+              for (int v = 0; v < k; v++) dst[u * k + v] = 0;
+              continue;
+            }
+            const int32_t *xr = xc + (int64_t)iy * W;
+            for (int v = 0; v < k; v++) {
+              const int ix = ix0 + v;
+              dst[u * k + v] = (ix >= 0 && ix < W) ? (int16_t)xr[ix] : 0;
+            }
           }
         }
     }
@@ -95,10 +129,12 @@ asim_status asim_conv2d_forward(float *out, const float *in, int B, int H, int W
   const int per_sample = ex && ex->per_sample_scale;
 
   asim_status st = ASIM_OK;
-  int32_t *xq = NULL, *wq = NULL, *cols_q = NULL;
+  int32_t *xq = NULL, *wq = NULL;
   float *cols = NULL, *wf = NULL, *xf = NULL, *sx = NULL;
-  asim_macro m = {0};
-  asim_bitmat wb = {0}, xb = {0};
+  asim_opnd X;
+  asim_wcache wlocal, *wc = c->cache ? c->cache : &wlocal;
+  memset(&X, 0, sizeof X);
+  memset(&wlocal, 0, sizeof wlocal);
 
   ASIM_CHECK_GOTO(st, ASIM_ALLOC(sx, (size_t)B), done);
   if (per_sample)
@@ -107,8 +143,8 @@ asim_status asim_conv2d_forward(float *out, const float *in, int B, int H, int W
     float s = asim_act_scale(in, B * in_n, sa, ex);
     for (int b = 0; b < B; b++) sx[b] = s;
   }
-  const float sw = asim_scale_from_max(asim_absmax(weight, O * K));
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(cols, (size_t)(P * K)), done);
+  const float sw = p->mode == ASIM_SIMULATION ? 0.0f : asim_scale_from_max(asim_absmax(weight, O * K));
+  if (p->mode != ASIM_SIMULATION) ASIM_CHECK_GOTO(st, ASIM_ALLOC(cols, (size_t)(P * K)), done);
 
   if (p->mode == ASIM_TRAIN) {
     /* fake-quantised operands, float conv with bias, then trim noise */
@@ -126,13 +162,13 @@ asim_status asim_conv2d_forward(float *out, const float *in, int B, int H, int W
     goto done;
   }
 
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(wq, (size_t)(O * K)), done);
   ASIM_CHECK_GOTO(st, ASIM_ALLOC(xq, (size_t)in_n), done);
-  asim_quantize(wq, weight, O * K, sw, p->wbit, 1);
   const float D = asim_dequant_divisor(p->wbit, p->xbit, sa);
 
   if (p->mode == ASIM_INFERENCE) {
     /* codes are exact in float32; the float GEMM of integers is exact below 2^24, as in ASiM */
+    ASIM_CHECK_GOTO(st, ASIM_ALLOC(wq, (size_t)(O * K)), done);
+    asim_quantize(wq, weight, O * K, sw, p->wbit, 1);
     ASIM_CHECK_GOTO(st, ASIM_ALLOC(wf, (size_t)(O * K)), done);
     ASIM_CHECK_GOTO(st, ASIM_ALLOC(xf, (size_t)in_n), done);
     for (int64_t i = 0; i < O * K; i++) wf[i] = (float)wq[i];
@@ -153,32 +189,51 @@ asim_status asim_conv2d_forward(float *out, const float *in, int B, int H, int W
     goto done;
   }
 
-  /* Simulation: the macro model over ASiM's channel-group loads */
+  /* Simulation: the macro model over ASiM's channel-group loads, weights from the cache */
   {
+    const int prof = asim_prof_on();
+    const double t0 = prof ? asim_prof_now() : 0;
+    double t[4] = {0, 0, 0, 0}, conv = 0;
+    int64_t fb_total = 0;
     asim_macro_desc d = asim_cim_macro_desc(p, p->wbit, p->xbit, sa, p->act_enc, K,
                                             map.channels_per_load * k * k, map.loads);
-    ASIM_CHECK_GOTO(st, asim_macro_init(&m, &d), done);
-    ASIM_CHECK_GOTO(st, asim_bitmat_pack(&wb, wq, O, &m, p->wbit), done);
-    ASIM_CHECK_GOTO(st, ASIM_ALLOC(cols_q, (size_t)(P * K)), done);
+    const asim_isa isa = asim_isa_active();
+    const asim_macro *mp;
+    const asim_opnd *Wp;
+    float sws;
+    ASIM_CHECK_GOTO(st, asim_wcache_get(wc, weight, O, K, &d, isa, &mp, &Wp, &sws), done);
+    ASIM_CHECK_GOTO(st, asim_opnd_alloc(&X, P, p->xbit, sa, mp), done);
+    if (prof) t[1] = asim_prof_now() - t0; /* weight cache lookup (or build) counts as preparation */
     for (int b = 0; b < B; b++) {
       float *y = out + b * out_n;
+      double ta = prof ? asim_prof_now() : 0;
       asim_quantize(xq, in + b * in_n, in_n, sx[b], p->xbit, sa);
-      asim_im2col32(cols_q, xq, C, H, W, k, c->stride, c->pad);
-      ASIM_CHECK_GOTO(st, asim_bitmat_pack(&xb, cols_q, P, &m, p->xbit), done);
+      im2col_loads(&X, xq, C, H, W, k, c->stride, c->pad, map.channels_per_load);
+      ASIM_CHECK_GOTO(st, asim_opnd_prepare_x(&X, mp, isa), done);
+      double tb = prof ? asim_prof_now() : 0;
       asim_noise_addr na = {key, sample0 + b, P, 0, 1, P};
-      ASIM_CHECK_GOTO(st, asim_macro_run(y, 1, P, &m, &wb, &xb, &na), done);
-      asim_bitmat_free(&xb);
-      asim_dequantize(y, out_n, sw, sx[b], D);
+      int64_t fb = 0;
+      ASIM_CHECK_GOTO(st, asim_engine_run(y, 1, P, mp, Wp, &X, &na, asim_exec_threads(ex), isa, &fb), done);
+      double tc = prof ? asim_prof_now() : 0;
+      asim_dequantize(y, out_n, sws, sx[b], D);
       if (bias) add_bias(y, bias, O, P);
+      if (prof) {
+        t[1] += tb - ta, t[2] += tc - tb, t[3] += asim_prof_now() - tc;
+        fb_total += fb;
+        if (!X.gemm) conv += (double)P * O * mp->d.n_loads * mp->n_cycles;
+      }
+    }
+    if (prof) {
+      double t4[4] = {0, t[1], t[1] + t[2], t[1] + t[2] + t[3]};
+      int64_t used = map.loads * map.channels_per_load < C ? map.loads * map.channels_per_load : C;
+      asim_prof_record(c->layer_id, "conv", t4, (double)B * P * O * used * k * k, conv, (double)fb_total);
     }
   }
 done:
-  asim_bitmat_free(&xb);
-  asim_bitmat_free(&wb);
-  asim_macro_free(&m);
+  asim_opnd_free(&X);
+  if (wc == &wlocal) asim_wcache_clear(&wlocal);
   free(xq);
   free(wq);
-  free(cols_q);
   free(cols);
   free(wf);
   free(xf);

@@ -1,0 +1,170 @@
+/* kernels.h (internal) — the engine's operand layouts and the per-ISA kernels behind them.
+ *
+ * An operand is a code matrix (rows × K) cut into macro loads; each load is padded with zero
+ * rows to a multiple of 32 (lp) so that a load is a whole number of 32-bit plane words and of
+ * GEMM K-tiles. Rows are grouped in blocks of 16 (the lanes of the cycle kernel).
+ *
+ *   codes  [rpad][kp]                       int16 two's complement codes, kp = nl·lp
+ *   planes [rpad/16][nl][bits][lp/32][16]   bit t of 32 consecutive codes of one row, the 16
+ *                                           rows of a block side by side (one zmm)
+ *   wg     [rpad/16][kp/2][16][2]           weight-like operand for the GEMM: pairs of K of 16
+ *                                           rows (vpdpwssd / AMX B-tile layout), int16 or bf16
+ *   xbf    [rpad][kp]                       activation-like operand as bf16 (AMX A-tiles)
+ *   ebound [rpad][nl]                       (2^wbit − 1)·Σ_load a_k, a_k = x_k ≥ 0 ? x_k : 2^(xbit−1):
+ *                                           bounds every partial sum ASiM forms inside a load */
+#ifndef ASIM_CIM_KERNELS_H
+#define ASIM_CIM_KERNELS_H
+
+#include <stdint.h>
+
+#include "asim/engine.h"
+#include "asim/macro.h"
+
+#define ASIM_RB 16
+
+typedef struct {
+  int64_t rows, rpad;
+  int bits, is_signed;
+  int64_t nl, lp, kp, wpl; /* loads, padded rows per load, nl·lp, 32-bit words per load */
+  int16_t *codes;
+  uint32_t *planes;
+  uint16_t *wg;
+  uint16_t *xbf;
+  int64_t *ebound;
+  int gemm; /* GEMM data built: 0 none, 1 int16, 2 bf16 */
+} asim_opnd;
+
+enum { ASIM_GEMM_NONE = 0, ASIM_GEMM_I16 = 1, ASIM_GEMM_BF16 = 2 };
+
+/* Which GEMM a plan gets on a kernel set (NONE: the cycle path). */
+int asim_gemm_kind(const asim_macro *m, asim_isa isa);
+
+asim_status asim_opnd_alloc(asim_opnd *o, int64_t rows, int bits, int is_signed, const asim_macro *m);
+void asim_opnd_free(asim_opnd *o);
+/* Rows of K-long int32 codes (row stride ld) into the padded layout; rows beyond the simulated
+ * loads (the conv channel-drop quirk) are left out. */
+void asim_opnd_set_rows(asim_opnd *o, const int32_t *codes, int64_t ld, int64_t K, int64_t load_rows);
+/* Builds what the product needs from the codes: planes, GEMM layouts, bounds. The weight-like
+ * operand keeps its codes only if keep_codes. */
+asim_status asim_opnd_prepare_w(asim_opnd *o, const asim_macro *m, asim_isa isa, int keep_codes);
+asim_status asim_opnd_prepare_x(asim_opnd *o, const asim_macro *m, asim_isa isa);
+size_t asim_opnd_bytes(const asim_opnd *o);
+
+/* acc[p·ps + o·os] = the simulated product of W (rows o) and X (rows p). X gets planes built on
+ * demand (lossless elements that fail the exactness check). */
+asim_status asim_engine_run(float *acc, int64_t ps, int64_t os, const asim_macro *m, const asim_opnd *W,
+                            asim_opnd *X, const asim_noise_addr *na, int threads, asim_isa isa,
+                            int64_t *fallback);
+
+/* ---- weight caches (engine.h) ---------------------------------------------------------- */
+
+struct asim_wcache {
+  const float *src;   /* key: weights pointer, count, checksum, plan, kernel set */
+  int64_t n, O, K;
+  uint64_t sum;
+  asim_macro_desc d;
+  int isa, valid;
+  float sw;           /* weight scale */
+  asim_macro m;
+  asim_opnd W;
+  int64_t builds;
+};
+
+/* The prepared weight-like operand of a layer (O × K float weights, quantised signed to
+ * d->wbit bits): from the cache when still valid, else (re)built into it. */
+asim_status asim_wcache_get(asim_wcache *c, const float *w, int64_t O, int64_t K, const asim_macro_desc *d,
+                            asim_isa isa, const asim_macro **m, const asim_opnd **W, float *sw);
+void asim_wcache_clear(asim_wcache *c); /* frees the contents of a (stack) cache */
+
+/* Profile records (engine.h); asim_prof_on() is cheap. */
+int asim_prof_on(void);
+double asim_prof_now(void);
+void asim_prof_record(uint32_t layer_id, const char *kind, const double *t4, double macs, double conversions,
+                      double fallback);
+
+/* ---- per-ISA kernels -------------------------------------------------------------------- */
+
+typedef struct {
+  const asim_macro *m;
+  const asim_opnd *W, *X;
+  float *acc;
+  int64_t ps, os;
+  const asim_noise_addr *na;
+} asim_kargs;
+
+typedef struct {
+  const asim_opnd *W, *X;
+  float *acc;
+  int64_t ps, os;
+  uint8_t *fail; /* [X->rpad] rows with an element that failed the check */
+} asim_gargs;
+
+/* Planes of row blocks [rb0, rb1) from the codes. */
+typedef void (*asim_pack_fn)(asim_opnd *o, int64_t rb0, int64_t rb1);
+/* Outputs of row block pb (16 activation rows) and weight rows [o0, o1) on the cycle path. */
+typedef void (*asim_cycles_fn)(const asim_kargs *a, int64_t pb, int64_t o0, int64_t o1);
+/* Lossless GEMM of rows [16·pb, 16·pb + 16·nb) and weight row blocks [ob0, ob1) with the check. */
+typedef void (*asim_gemm_fn)(const asim_gargs *g, int64_t pb, int64_t nb, int64_t ob0, int64_t ob1);
+
+typedef struct {
+  asim_pack_fn pack;
+  asim_cycles_fn cycles;
+  asim_gemm_fn gemm;      /* int16 operands */
+  asim_gemm_fn gemm_bf16; /* bf16 operands (AMX) */
+} asim_kfns;
+
+void asim_pack_scalar(asim_opnd *o, int64_t rb0, int64_t rb1);
+void asim_cycles_scalar(const asim_kargs *a, int64_t pb, int64_t o0, int64_t o1);
+void asim_gemm_scalar(const asim_gargs *g, int64_t pb, int64_t nb, int64_t ob0, int64_t ob1);
+void asim_cycles_avx2(const asim_kargs *a, int64_t pb, int64_t o0, int64_t o1);
+void asim_gemm_avx2(const asim_gargs *g, int64_t pb, int64_t nb, int64_t ob0, int64_t ob1);
+void asim_pack_avx512(asim_opnd *o, int64_t rb0, int64_t rb1);
+void asim_cycles_avx512(const asim_kargs *a, int64_t pb, int64_t o0, int64_t o1);
+void asim_gemm_avx512(const asim_gargs *g, int64_t pb, int64_t nb, int64_t ob0, int64_t ob1);
+void asim_gemm_amx(const asim_gargs *g, int64_t pb, int64_t nb, int64_t ob0, int64_t ob1);
+int asim_amx_enable(void); /* asks the OS for the tile state; 1 when granted */
+
+asim_kfns asim_kernels(asim_isa isa);
+
+/* Shared helpers of the cycle kernels: the noise counters of the 16 rows of a block. */
+typedef struct {
+  uint32_t elem[ASIM_RB]; /* element index within the sample, without the o term */
+  uint32_t c1[ASIM_RB];   /* low word of the global sample index */
+  uint32_t c3[ASIM_RB];   /* ASIM_STREAM_ADC ^ (high word of the sample index << 16) */
+  uint64_t sample[ASIM_RB];
+} asim_lanes;
+
+static inline void asim_lanes_init(asim_lanes *l, const asim_noise_addr *na, int64_t pb, int64_t rows) {
+  for (int r = 0; r < ASIM_RB; r++) {
+    int64_t p = pb * ASIM_RB + r;
+    if (p >= rows) p = rows - 1; /* padding rows: any valid counter (their outputs are dropped) */
+    int64_t s = na->sample0 + p / na->rows_per_sample;
+    int64_t e = na->elem0 + (p % na->rows_per_sample) * na->p_stride;
+    l->sample[r] = (uint64_t)s;
+    l->elem[r] = (uint32_t)e;
+    l->c1[r] = (uint32_t)(uint64_t)s;
+    l->c3[r] = (uint32_t)ASIM_STREAM_ADC ^ ((uint32_t)((uint64_t)s >> 32) << 16);
+  }
+}
+
+/* One conversion of count M in cycle cy for lane l (all paths of the ADC). */
+static inline float asim_convert_lane(const asim_kargs *a, const asim_cycle *cy, const asim_lanes *L, int l, uint32_t eo,
+                            uint32_t cid, int64_t M) {
+  const asim_macro *m = a->m;
+  if (cy->noisy) {
+    const uint32_t elem = L->elem[l] + eo;
+    if (cy->ntab) return asim_noise_sample(cy->ntab, M, asim_uniform_u32(a->na->key, L->sample[l], elem, cid, ASIM_STREAM_ADC));
+    float z1, z2;
+    asim_normal2(a->na->key, L->sample[l], elem, cid, ASIM_STREAM_ADC, &z1, &z2);
+    return asim_adc((float)M, cy->R, m->A, m->d.nrow, 1, m->d.rand_noise_sigma, m->d.non_linear_sigma, z1, z2);
+  }
+  if (cy->table) return cy->table[M];
+  return asim_adc((float)M, cy->R, m->A, m->d.nrow, 0, 0.0f, 0.0f, 0.0f, 0.0f);
+}
+
+#define ASIM_PHILOX_M0 0xD2511F53u
+#define ASIM_PHILOX_M1 0xCD9E8D57u
+#define ASIM_PHILOX_W0 0x9E3779B9u
+#define ASIM_PHILOX_W1 0xBB67AE85u
+
+#endif

@@ -1,0 +1,145 @@
+/* Operands in the kernels' layouts (kernels.h): allocation, filling, planes, GEMM layouts and
+ * the exactness bounds of the lossless path. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+
+int asim_gemm_kind(const asim_macro *m, asim_isa isa) {
+  const asim_macro_desc *d = &m->d;
+  if (!m->lossless) return ASIM_GEMM_NONE;
+  if (!d->x_signed && d->xbit >= 16) return ASIM_GEMM_NONE; /* 16-bit unsigned codes do not fit int16 */
+  /* bf16 holds every integer of magnitude <= 256 exactly */
+  if (isa == ASIM_ISA_AMX && d->wbit <= 9 && (d->x_signed ? d->xbit <= 9 : d->xbit <= 8)) return ASIM_GEMM_BF16;
+  return ASIM_GEMM_I16;
+}
+
+asim_status asim_opnd_alloc(asim_opnd *o, int64_t rows, int bits, int is_signed, const asim_macro *m) {
+  memset(o, 0, sizeof *o);
+  if (rows < 1) return ASIM_ERR(ASIM_ESHAPE, "operand with %lld rows", (long long)rows);
+  o->rows = rows;
+  o->rpad = (rows + ASIM_RB - 1) / ASIM_RB * ASIM_RB;
+  o->bits = bits;
+  o->is_signed = is_signed;
+  o->nl = m->d.n_loads;
+  o->lp = (m->d.load_rows + 31) / 32 * 32;
+  o->kp = o->nl * o->lp;
+  o->wpl = o->lp / 32;
+  ASIM_CHECK(ASIM_ALLOC(o->codes, (size_t)(o->rpad * o->kp)));
+  return ASIM_OK;
+}
+
+void asim_opnd_free(asim_opnd *o) {
+  free(o->codes);
+  free(o->planes);
+  free(o->wg);
+  free(o->xbf);
+  free(o->ebound);
+  memset(o, 0, sizeof *o);
+}
+
+size_t asim_opnd_bytes(const asim_opnd *o) {
+  size_t n = 0, r = (size_t)o->rpad, k = (size_t)o->kp;
+  if (o->codes) n += r * k * 2;
+  if (o->planes) n += r * (size_t)(o->nl * o->bits * o->wpl) * 4;
+  if (o->wg) n += r * k * 2;
+  if (o->xbf) n += r * k * 2;
+  if (o->ebound) n += r * (size_t)o->nl * 8;
+  return n;
+}
+
+void asim_opnd_set_rows(asim_opnd *o, const int32_t *codes, int64_t ld, int64_t K, int64_t load_rows) {
+  for (int64_t r = 0; r < o->rows; r++) {
+    const int32_t *src = codes + r * ld;
+    int16_t *dst = o->codes + r * o->kp;
+    for (int64_t n = 0; n < o->nl; n++) {
+      int64_t k0 = n * load_rows, k1 = k0 + load_rows < K ? k0 + load_rows : K;
+      for (int64_t k = k0; k < k1; k++) dst[n * o->lp + (k - k0)] = (int16_t)src[k];
+    }
+  }
+}
+
+static asim_status ensure_planes(asim_opnd *o) {
+  if (!o->planes) ASIM_CHECK(ASIM_ALLOC(o->planes, (size_t)(o->rpad * o->nl * o->bits * o->wpl)));
+  return ASIM_OK;
+}
+
+static inline uint16_t bf16_of(int16_t v) {
+  /* exact for |v| <= 256: the float's low 16 bits are zero */
+  float f = (float)v;
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  return (uint16_t)(u >> 16);
+}
+
+asim_status asim_opnd_prepare_w(asim_opnd *o, const asim_macro *m, asim_isa isa, int keep_codes) {
+  asim_kfns k = asim_kernels(isa);
+  ASIM_CHECK(ensure_planes(o));
+  k.pack(o, 0, o->rpad / ASIM_RB);
+  int g = asim_gemm_kind(m, isa);
+  if (g) {
+    const int64_t kp2 = o->kp / 2;
+    if (!o->wg) ASIM_CHECK(ASIM_ALLOC(o->wg, (size_t)(o->rpad * o->kp)));
+    for (int64_t ob = 0; ob < o->rpad / ASIM_RB; ob++)
+      for (int64_t r = 0; r < ASIM_RB; r++) {
+        const int16_t *src = o->codes + (ob * ASIM_RB + r) * o->kp;
+        uint16_t *dst = o->wg + ob * kp2 * 32 + r * 2;
+        for (int64_t q = 0; q < kp2; q++) {
+          dst[q * 32] = g == ASIM_GEMM_BF16 ? bf16_of(src[2 * q]) : (uint16_t)src[2 * q];
+          dst[q * 32 + 1] = g == ASIM_GEMM_BF16 ? bf16_of(src[2 * q + 1]) : (uint16_t)src[2 * q + 1];
+        }
+      }
+    o->gemm = g;
+  }
+  if (!keep_codes) {
+    free(o->codes);
+    o->codes = NULL;
+  }
+  return ASIM_OK;
+}
+
+asim_status asim_opnd_prepare_x(asim_opnd *o, const asim_macro *m, asim_isa isa) {
+  int g = asim_gemm_kind(m, isa);
+  o->gemm = g;
+  if (!g) {
+    ASIM_CHECK(ensure_planes(o));
+    asim_kernels(isa).pack(o, 0, o->rpad / ASIM_RB);
+    return ASIM_OK;
+  }
+  if (!o->ebound) ASIM_CHECK(ASIM_ALLOC(o->ebound, (size_t)(o->rpad * o->nl)));
+  const int64_t wmax = ((int64_t)1 << m->d.wbit) - 1, neg = (int64_t)1 << (o->bits - 1);
+  for (int64_t r = 0; r < o->rpad; r++)
+    for (int64_t n = 0; n < o->nl; n++) {
+      const int16_t *x = o->codes + r * o->kp + n * o->lp;
+      int64_t s = 0;
+      if (o->is_signed)
+        for (int64_t j = 0; j < o->lp; j++) s += x[j] >= 0 ? x[j] : neg;
+      else
+        for (int64_t j = 0; j < o->lp; j++) s += (uint16_t)x[j];
+      o->ebound[r * o->nl + n] = wmax * s;
+    }
+  if (g == ASIM_GEMM_BF16) {
+    if (!o->xbf) ASIM_CHECK(ASIM_ALLOC(o->xbf, (size_t)(o->rpad * o->kp)));
+    for (int64_t i = 0; i < o->rpad * o->kp; i++) o->xbf[i] = bf16_of(o->codes[i]);
+  }
+  return ASIM_OK;
+}
+
+/* ---- portable packing --------------------------------------------------------------------- */
+
+void asim_pack_scalar(asim_opnd *o, int64_t rb0, int64_t rb1) {
+  const int64_t nl = o->nl, wpl = o->wpl, B = o->bits;
+  for (int64_t rb = rb0; rb < rb1; rb++)
+    for (int64_t n = 0; n < nl; n++)
+      for (int64_t w = 0; w < wpl; w++) {
+        uint32_t *dst = o->planes + ((rb * nl + n) * B * wpl + w) * ASIM_RB;
+        for (int r = 0; r < ASIM_RB; r++) {
+          const int16_t *x = o->codes + (rb * ASIM_RB + r) * o->kp + n * o->lp + w * 32;
+          for (int64_t t = 0; t < B; t++) {
+            uint32_t word = 0;
+            for (int j = 0; j < 32; j++) word |= (uint32_t)(((uint16_t)x[j] >> t) & 1u) << j;
+            dst[t * wpl * ASIM_RB + r] = word;
+          }
+        }
+      }
+}

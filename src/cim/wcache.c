@@ -1,0 +1,95 @@
+/* Per-layer weight caches: quantise and pack a layer's weights once, rebuild on change. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "asim/quant.h"
+#include "kernels.h"
+
+asim_status asim_wcache_new(asim_wcache **c) {
+  ASIM_CHECK(ASIM_ALLOC(*c, 1));
+  return ASIM_OK;
+}
+
+void asim_wcache_clear(asim_wcache *c) {
+  asim_macro_free(&c->m);
+  asim_opnd_free(&c->W);
+  int64_t builds = c->builds;
+  memset(c, 0, sizeof *c);
+  c->builds = builds;
+}
+
+void asim_wcache_free(asim_wcache *c) {
+  if (!c) return;
+  asim_wcache_clear(c);
+  free(c);
+}
+
+void asim_wcache_invalidate(asim_wcache *c) {
+  if (c) c->valid = 0;
+}
+
+size_t asim_wcache_bytes(const asim_wcache *c) {
+  if (!c || !c->valid) return 0;
+  size_t n = asim_opnd_bytes(&c->W);
+  for (int b = 0; b <= ASIM_MAX_BITS; b++)
+    if (c->m.ntabs[b].thr) n += (size_t)((c->m.ntabs[b].mmax + 1) << c->m.ntabs[b].lw) * 12;
+  return n;
+}
+
+int64_t asim_wcache_builds(const asim_wcache *c) { return c ? c->builds : 0; }
+
+/* Fletcher-style sums over the 32-bit words in 8 lanes (vectorises; any single changed word and
+ * almost every other edit changes it — asim_wcache_invalidate covers the rest). */
+static uint64_t checksum(const float *w, int64_t n) {
+  const uint32_t *u = (const uint32_t *)w;
+  uint64_t a[8] = {0}, b[8] = {0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; l++) a[l] += u[i + l], b[l] += a[l];
+  for (; i < n; i++) a[0] += u[i], b[0] += a[0];
+  uint64_t h = (uint64_t)n * 0x9E3779B97F4A7C15ull;
+  for (int l = 0; l < 8; l++) {
+    h = (h ^ a[l]) * 0xff51afd7ed558ccdull;
+    h = (h ^ b[l] ^ (h >> 29)) * 0xc4ceb9fe1a85ec53ull;
+  }
+  return h;
+}
+
+static int same_desc(const asim_macro_desc *a, const asim_macro_desc *b) {
+  return a->wbit == b->wbit && a->xbit == b->xbit && a->x_signed == b->x_signed && a->adc_prec == b->adc_prec &&
+         a->nrow == b->nrow && a->act_enc == b->act_enc && a->hybrid_levels == b->hybrid_levels &&
+         a->rand_noise_sigma == b->rand_noise_sigma && a->non_linear_sigma == b->non_linear_sigma && a->K == b->K &&
+         a->load_rows == b->load_rows && a->n_loads == b->n_loads && a->noise_formula == b->noise_formula;
+}
+
+asim_status asim_wcache_get(asim_wcache *c, const float *w, int64_t O, int64_t K, const asim_macro_desc *d,
+                            asim_isa isa, const asim_macro **m, const asim_opnd **W, float *sw) {
+  const uint64_t sum = checksum(w, O * K);
+  if (!(c->valid && c->src == w && c->O == O && c->K == K && c->sum == sum && c->isa == (int)isa &&
+        same_desc(&c->d, d))) {
+    asim_status st = ASIM_OK;
+    int32_t *wq = NULL;
+    asim_wcache_clear(c);
+    c->builds++;
+    ASIM_CHECK_GOTO(st, ASIM_ALLOC(wq, (size_t)(O * K)), fail);
+    c->sw = asim_scale_from_max(asim_absmax(w, O * K));
+    asim_quantize(wq, w, O * K, c->sw, d->wbit, 1);
+    ASIM_CHECK_GOTO(st, asim_macro_init(&c->m, d), fail);
+    ASIM_CHECK_GOTO(st, asim_opnd_alloc(&c->W, O, d->wbit, 1, &c->m), fail);
+    asim_opnd_set_rows(&c->W, wq, K, K, d->load_rows);
+    ASIM_CHECK_GOTO(st, asim_opnd_prepare_w(&c->W, &c->m, isa, 0), fail);
+    free(wq);
+    c->src = w, c->n = O * K, c->O = O, c->K = K, c->sum = sum, c->d = *d, c->isa = (int)isa;
+    c->valid = 1;
+    goto ok;
+  fail:
+    free(wq);
+    asim_wcache_clear(c);
+    return st;
+  }
+ok:
+  *m = &c->m;
+  *W = &c->W;
+  *sw = c->sw;
+  return ASIM_OK;
+}
