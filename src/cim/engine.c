@@ -77,8 +77,17 @@ asim_status asim_engine_run(float *acc, int64_t ps, int64_t os, const asim_macro
       st = ASIM_ERR(ASIM_EINVAL, "weight operand has no bit planes for the lossless fallback");
       goto done;
     }
-    if (!X->planes) ASIM_CHECK_GOTO(st, ASIM_ALLOC(X->planes, (size_t)(X->rpad * X->nl * X->bits * X->wpl)), done);
-    for (int64_t i = 0; i < nbad; i++) k.pack(X, bad[i], bad[i] + 1);
+    if (!X->planes) ASIM_CHECK_GOTO(st, ASIM_ALLOC(X->planes, (size_t)(X->cap * X->nl * X->bits * X->wpl)), done);
+    for (int64_t i = 0; i < nbad; i++) {
+      if (X->codes_stale) /* the layer wrote bf16 only: codes back from it (exact) */
+        for (int64_t j = bad[i] * ASIM_RB * X->kp; j < (bad[i] + 1) * ASIM_RB * X->kp; j++) {
+          uint32_t u = (uint32_t)X->xbf[j] << 16;
+          float f;
+          memcpy(&f, &u, 4);
+          X->codes[j] = (int16_t)f;
+        }
+      k.pack(X, bad[i], bad[i] + 1);
+    }
     run_cycles(&k, &a, bad, nbad, threads);
     if (fallback) {
       int64_t rows = 0;
@@ -98,7 +107,7 @@ done:
 static asim_status opnd_of_bitmat(asim_opnd *o, const asim_bitmat *bm, const asim_macro *m) {
   memset(o, 0, sizeof *o);
   o->rows = bm->rows;
-  o->rpad = (bm->rows + ASIM_RB - 1) / ASIM_RB * ASIM_RB;
+  o->rpad = o->cap = (bm->rows + ASIM_RB - 1) / ASIM_RB * ASIM_RB;
   o->bits = bm->bits;
   o->nl = m->d.n_loads;
   o->lp = (m->d.load_rows + 31) / 32 * 32;

@@ -23,7 +23,7 @@
 #define ASIM_RB 16
 
 typedef struct {
-  int64_t rows, rpad;
+  int64_t rows, rpad, cap; /* rows in use, rounded up to 16; rows allocated */
   int bits, is_signed;
   int64_t nl, lp, kp, wpl; /* loads, padded rows per load, nl·lp, 32-bit words per load */
   int16_t *codes;
@@ -32,7 +32,16 @@ typedef struct {
   uint16_t *xbf;
   int64_t *ebound;
   int gemm; /* GEMM data built: 0 none, 1 int16, 2 bf16 */
+  int codes_stale; /* activation-like with bf16 GEMM data: codes were not written (rebuilt from xbf on demand) */
 } asim_opnd;
+
+static inline uint16_t asim_bf16_of(int32_t v) {
+  /* exact for |v| <= 256: the float's low 16 bits are zero */
+  float f = (float)v;
+  uint32_t u;
+  __builtin_memcpy(&u, &f, 4);
+  return (uint16_t)(u >> 16);
+}
 
 enum { ASIM_GEMM_NONE = 0, ASIM_GEMM_I16 = 1, ASIM_GEMM_BF16 = 2 };
 
@@ -41,13 +50,23 @@ int asim_gemm_kind(const asim_macro *m, asim_isa isa);
 
 asim_status asim_opnd_alloc(asim_opnd *o, int64_t rows, int bits, int is_signed, const asim_macro *m);
 void asim_opnd_free(asim_opnd *o);
+/* Uses the first `rows` (<= allocated) rows. */
+void asim_opnd_set_nrows(asim_opnd *o, int64_t rows);
 /* Rows of K-long int32 codes (row stride ld) into the padded layout; rows beyond the simulated
  * loads (the conv channel-drop quirk) are left out. */
 void asim_opnd_set_rows(asim_opnd *o, const int32_t *codes, int64_t ld, int64_t K, int64_t load_rows);
+/* The same with an explicit position for every k (kmap[k] in [0, kp), or -1: not simulated).
+ * Any order of the rows inside a macro load gives the same counts and sums. */
+void asim_opnd_set_rows_map(asim_opnd *o, const int32_t *codes, int64_t ld, int64_t K, const int32_t *kmap);
 /* Builds what the product needs from the codes: planes, GEMM layouts, bounds. The weight-like
  * operand keeps its codes only if keep_codes. */
 asim_status asim_opnd_prepare_w(asim_opnd *o, const asim_macro *m, asim_isa isa, int keep_codes);
 asim_status asim_opnd_prepare_x(asim_opnd *o, const asim_macro *m, asim_isa isa);
+/* For layers that write the activation-like data themselves: allocates what the plan's path
+ * needs (GEMM: ebound, and xbf instead of codes for bf16; cycles: planes) and returns the kind. */
+asim_status asim_opnd_reserve_x(asim_opnd *o, const asim_macro *m, asim_isa isa, int *gemm);
+/* Then, on the cycle path, the planes from the codes. */
+void asim_opnd_pack_x(asim_opnd *o, asim_isa isa);
 size_t asim_opnd_bytes(const asim_opnd *o);
 
 /* acc[p·ps + o·os] = the simulated product of W (rows o) and X (rows p). X gets planes built on
@@ -63,7 +82,7 @@ struct asim_wcache {
   int64_t n, O, K;
   uint64_t sum;
   asim_macro_desc d;
-  int isa, valid;
+  int isa, valid, layout;
   float sw;           /* weight scale */
   asim_macro m;
   asim_opnd W;
@@ -74,6 +93,10 @@ struct asim_wcache {
  * d->wbit bits): from the cache when still valid, else (re)built into it. */
 asim_status asim_wcache_get(asim_wcache *c, const float *w, int64_t O, int64_t K, const asim_macro_desc *d,
                             asim_isa isa, const asim_macro **m, const asim_opnd **W, float *sw);
+/* The same with rows placed by kmap (asim_opnd_set_rows_map); layout tags the mapping in the key. */
+asim_status asim_wcache_get_map(asim_wcache *c, const float *w, int64_t O, int64_t K, const asim_macro_desc *d,
+                                asim_isa isa, const int32_t *kmap, int layout, const asim_macro **m,
+                                const asim_opnd **W, float *sw);
 void asim_wcache_clear(asim_wcache *c); /* frees the contents of a (stack) cache */
 
 /* Profile records (engine.h); asim_prof_on() is cheap. */

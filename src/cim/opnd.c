@@ -18,7 +18,7 @@ asim_status asim_opnd_alloc(asim_opnd *o, int64_t rows, int bits, int is_signed,
   memset(o, 0, sizeof *o);
   if (rows < 1) return ASIM_ERR(ASIM_ESHAPE, "operand with %lld rows", (long long)rows);
   o->rows = rows;
-  o->rpad = (rows + ASIM_RB - 1) / ASIM_RB * ASIM_RB;
+  o->rpad = o->cap = (rows + ASIM_RB - 1) / ASIM_RB * ASIM_RB;
   o->bits = bits;
   o->is_signed = is_signed;
   o->nl = m->d.n_loads;
@@ -40,12 +40,27 @@ void asim_opnd_free(asim_opnd *o) {
 
 size_t asim_opnd_bytes(const asim_opnd *o) {
   size_t n = 0, r = (size_t)o->rpad, k = (size_t)o->kp;
+  r = (size_t)o->cap;
   if (o->codes) n += r * k * 2;
   if (o->planes) n += r * (size_t)(o->nl * o->bits * o->wpl) * 4;
   if (o->wg) n += r * k * 2;
   if (o->xbf) n += r * k * 2;
   if (o->ebound) n += r * (size_t)o->nl * 8;
   return n;
+}
+
+void asim_opnd_set_nrows(asim_opnd *o, int64_t rows) {
+  o->rows = rows < o->cap ? rows : o->cap;
+  o->rpad = (o->rows + ASIM_RB - 1) / ASIM_RB * ASIM_RB;
+}
+
+void asim_opnd_set_rows_map(asim_opnd *o, const int32_t *codes, int64_t ld, int64_t K, const int32_t *kmap) {
+  for (int64_t r = 0; r < o->rows; r++) {
+    const int32_t *src = codes + r * ld;
+    int16_t *dst = o->codes + r * o->kp;
+    for (int64_t k = 0; k < K; k++)
+      if (kmap[k] >= 0) dst[kmap[k]] = (int16_t)src[k];
+  }
 }
 
 void asim_opnd_set_rows(asim_opnd *o, const int32_t *codes, int64_t ld, int64_t K, int64_t load_rows) {
@@ -60,16 +75,8 @@ void asim_opnd_set_rows(asim_opnd *o, const int32_t *codes, int64_t ld, int64_t 
 }
 
 static asim_status ensure_planes(asim_opnd *o) {
-  if (!o->planes) ASIM_CHECK(ASIM_ALLOC(o->planes, (size_t)(o->rpad * o->nl * o->bits * o->wpl)));
+  if (!o->planes) ASIM_CHECK(ASIM_ALLOC(o->planes, (size_t)(o->cap * o->nl * o->bits * o->wpl)));
   return ASIM_OK;
-}
-
-static inline uint16_t bf16_of(int16_t v) {
-  /* exact for |v| <= 256: the float's low 16 bits are zero */
-  float f = (float)v;
-  uint32_t u;
-  memcpy(&u, &f, 4);
-  return (uint16_t)(u >> 16);
 }
 
 asim_status asim_opnd_prepare_w(asim_opnd *o, const asim_macro *m, asim_isa isa, int keep_codes) {
@@ -85,8 +92,8 @@ asim_status asim_opnd_prepare_w(asim_opnd *o, const asim_macro *m, asim_isa isa,
         const int16_t *src = o->codes + (ob * ASIM_RB + r) * o->kp;
         uint16_t *dst = o->wg + ob * kp2 * 32 + r * 2;
         for (int64_t q = 0; q < kp2; q++) {
-          dst[q * 32] = g == ASIM_GEMM_BF16 ? bf16_of(src[2 * q]) : (uint16_t)src[2 * q];
-          dst[q * 32 + 1] = g == ASIM_GEMM_BF16 ? bf16_of(src[2 * q + 1]) : (uint16_t)src[2 * q + 1];
+          dst[q * 32] = g == ASIM_GEMM_BF16 ? asim_bf16_of(src[2 * q]) : (uint16_t)src[2 * q];
+          dst[q * 32 + 1] = g == ASIM_GEMM_BF16 ? asim_bf16_of(src[2 * q + 1]) : (uint16_t)src[2 * q + 1];
         }
       }
     o->gemm = g;
@@ -98,15 +105,31 @@ asim_status asim_opnd_prepare_w(asim_opnd *o, const asim_macro *m, asim_isa isa,
   return ASIM_OK;
 }
 
+asim_status asim_opnd_reserve_x(asim_opnd *o, const asim_macro *m, asim_isa isa, int *gemm) {
+  int g = asim_gemm_kind(m, isa);
+  o->gemm = g;
+  *gemm = g;
+  if (!g) return ensure_planes(o);
+  if (!o->ebound) ASIM_CHECK(ASIM_ALLOC(o->ebound, (size_t)(o->cap * o->nl)));
+  if (g == ASIM_GEMM_BF16) {
+    if (!o->xbf) ASIM_CHECK(ASIM_ALLOC(o->xbf, (size_t)(o->cap * o->kp)));
+    o->codes_stale = 1;
+  }
+  return ASIM_OK;
+}
+
+void asim_opnd_pack_x(asim_opnd *o, asim_isa isa) { asim_kernels(isa).pack(o, 0, o->rpad / ASIM_RB); }
+
 asim_status asim_opnd_prepare_x(asim_opnd *o, const asim_macro *m, asim_isa isa) {
   int g = asim_gemm_kind(m, isa);
   o->gemm = g;
+  o->codes_stale = 0;
   if (!g) {
     ASIM_CHECK(ensure_planes(o));
     asim_kernels(isa).pack(o, 0, o->rpad / ASIM_RB);
     return ASIM_OK;
   }
-  if (!o->ebound) ASIM_CHECK(ASIM_ALLOC(o->ebound, (size_t)(o->rpad * o->nl)));
+  if (!o->ebound) ASIM_CHECK(ASIM_ALLOC(o->ebound, (size_t)(o->cap * o->nl)));
   const int64_t wmax = ((int64_t)1 << m->d.wbit) - 1, neg = (int64_t)1 << (o->bits - 1);
   for (int64_t r = 0; r < o->rpad; r++)
     for (int64_t n = 0; n < o->nl; n++) {
@@ -119,8 +142,8 @@ asim_status asim_opnd_prepare_x(asim_opnd *o, const asim_macro *m, asim_isa isa)
       o->ebound[r * o->nl + n] = wmax * s;
     }
   if (g == ASIM_GEMM_BF16) {
-    if (!o->xbf) ASIM_CHECK(ASIM_ALLOC(o->xbf, (size_t)(o->rpad * o->kp)));
-    for (int64_t i = 0; i < o->rpad * o->kp; i++) o->xbf[i] = bf16_of(o->codes[i]);
+    if (!o->xbf) ASIM_CHECK(ASIM_ALLOC(o->xbf, (size_t)(o->cap * o->kp)));
+    for (int64_t i = 0; i < o->rpad * o->kp; i++) o->xbf[i] = asim_bf16_of(o->codes[i]);
   }
   return ASIM_OK;
 }

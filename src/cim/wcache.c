@@ -64,9 +64,15 @@ static int same_desc(const asim_macro_desc *a, const asim_macro_desc *b) {
 
 asim_status asim_wcache_get(asim_wcache *c, const float *w, int64_t O, int64_t K, const asim_macro_desc *d,
                             asim_isa isa, const asim_macro **m, const asim_opnd **W, float *sw) {
+  return asim_wcache_get_map(c, w, O, K, d, isa, NULL, 0, m, W, sw);
+}
+
+asim_status asim_wcache_get_map(asim_wcache *c, const float *w, int64_t O, int64_t K, const asim_macro_desc *d,
+                                asim_isa isa, const int32_t *kmap, int layout, const asim_macro **m,
+                                const asim_opnd **W, float *sw) {
   const uint64_t sum = checksum(w, O * K);
   if (!(c->valid && c->src == w && c->O == O && c->K == K && c->sum == sum && c->isa == (int)isa &&
-        same_desc(&c->d, d))) {
+        c->layout == layout && same_desc(&c->d, d))) {
     asim_status st = ASIM_OK;
     int32_t *wq = NULL;
     asim_wcache_clear(c);
@@ -76,10 +82,11 @@ asim_status asim_wcache_get(asim_wcache *c, const float *w, int64_t O, int64_t K
     asim_quantize(wq, w, O * K, c->sw, d->wbit, 1);
     ASIM_CHECK_GOTO(st, asim_macro_init(&c->m, d), fail);
     ASIM_CHECK_GOTO(st, asim_opnd_alloc(&c->W, O, d->wbit, 1, &c->m), fail);
-    asim_opnd_set_rows(&c->W, wq, K, K, d->load_rows);
+    if (kmap) asim_opnd_set_rows_map(&c->W, wq, K, K, kmap);
+    else asim_opnd_set_rows(&c->W, wq, K, K, d->load_rows);
     ASIM_CHECK_GOTO(st, asim_opnd_prepare_w(&c->W, &c->m, isa, 0), fail);
     free(wq);
-    c->src = w, c->n = O * K, c->O = O, c->K = K, c->sum = sum, c->d = *d, c->isa = (int)isa;
+    c->src = w, c->n = O * K, c->O = O, c->K = K, c->sum = sum, c->d = *d, c->isa = (int)isa, c->layout = layout;
     c->valid = 1;
     goto ok;
   fail:

@@ -26,36 +26,87 @@ void asim_im2col32(void *cols_, const void *x_, int C, int H, int W, int k, int 
     }
 }
 
-/* im2col of one sample's int32 codes straight into the engine's padded load layout: load n holds
- * input channels [n·G, n·G + G) as rows (c − n·G)·k² + u·k + v; channels past the simulated
- * loads (ASiM's drop quirk) and padding rows stay zero. */
-static void im2col_loads(asim_opnd *X, const int32_t *x, int C, int H, int W, int k, int stride, int pad,
-                         int64_t G) {
+/* ---- Simulation: operands in the engine's load layout ---------------------------------------
+ * A macro load holds Gn = min(G, C − n·G) input channels, k² rows each. The rows of a load are
+ * placed tap-major (row (u·k + v)·Gn + g for channel n·G + g): the counts and sums of a load do
+ * not depend on the order of its rows, and with channel-last codes every tap of every output
+ * position is one contiguous copy. Channels from n_loads·G on are ASiM's dropped channels. */
+
+static inline int64_t load_channels(int64_t n, int64_t G, int64_t C) { return C - n * G < G ? C - n * G : G; }
+
+/* Where weight row k = c·k² + tap goes (or -1: dropped). */
+static void conv_kmap(int32_t *kmap, int64_t C, int64_t kk, int64_t G, int64_t nl, int64_t lp) {
+  for (int64_t c = 0; c < C; c++)
+    for (int64_t t = 0; t < kk; t++) {
+      int64_t n = c / G, g = c % G;
+      kmap[c * kk + t] = n < nl ? (int32_t)(n * lp + t * load_channels(n, G, C) + g) : -1;
+    }
+}
+
+/* One sample's codes channel-last: img[(y·W + x)·Cs + c] for the Cs = min(C, nl·G) simulated
+ * channels, as int16 codes or bf16; with S (non-NULL) the per-pixel, per-load sums of
+ * a(x) = x ≥ 0 ? x : 2^(xbit−1) for the exactness bound of the lossless path. */
+static void codes_nhwc(uint16_t *img, int64_t *S, const int32_t *xq, int64_t C, int64_t HW, int64_t Cs, int64_t G,
+                       int64_t nl, int bf16, int bits, int is_signed) {
+  const int64_t neg = (int64_t)1 << (bits - 1);
+  static uint16_t bf[513]; /* bf16 of -256..256 (codes of the bf16 path) */
+  if (bf16 && !bf[0])
+    for (int v = -256; v <= 256; v++) bf[v + 256] = asim_bf16_of(v);
+  if (S) memset(S, 0, sizeof(int64_t) * (size_t)(HW * nl));
+  (void)C;
+  for (int64_t i0 = 0; i0 < HW; i0 += 64) { /* blocks of 64 pixels: the transpose stays in L1 */
+    const int64_t i1 = i0 + 64 < HW ? i0 + 64 : HW;
+    for (int64_t c = 0; c < Cs; c++) {
+      const int32_t *src = xq + c * HW;
+      uint16_t *dst = img + c;
+      if (bf16)
+        for (int64_t i = i0; i < i1; i++) dst[i * Cs] = bf[src[i] + 256];
+      else
+        for (int64_t i = i0; i < i1; i++) dst[i * Cs] = (uint16_t)(int16_t)src[i];
+      if (S) {
+        int64_t *Sc = S + c / G;
+        if (is_signed)
+          for (int64_t i = i0; i < i1; i++) Sc[i * nl] += src[i] >= 0 ? src[i] : neg;
+        else
+          for (int64_t i = i0; i < i1; i++) Sc[i * nl] += src[i];
+      }
+    }
+  }
+}
+
+/* im2col of one sample into rows [row0, row0 + Ho·Wo) of dst (codes or xbf), and their bounds. */
+static void im2col_loads(uint16_t *dst, int64_t *ebound, int64_t wmax, const uint16_t *img, const int64_t *S,
+                         int64_t row0, int64_t kp, int64_t lp, int64_t nl, int64_t C, int64_t Cs, int64_t G, int H,
+                         int W, int k, int stride, int pad) {
   const int Ho = asim_conv_out_size(H, k, stride, pad), Wo = asim_conv_out_size(W, k, stride, pad);
-  const int64_t kk = (int64_t)k * k;
   for (int oy = 0; oy < Ho; oy++)
     for (int ox = 0; ox < Wo; ox++) {
-      int16_t *row = X->codes + ((int64_t)oy * Wo + ox) * X->kp;
-      const int iy0 = oy * stride - pad, ix0 = ox * stride - pad;
-      for (int64_t n = 0; n < X->nl; n++)
-        for (int64_t g = 0; g < G; g++) {
-          const int64_t c = n * G + g;
-          if (c >= C) break;
-          int16_t *dst = row + n * X->lp + g * kk;
-          const int32_t *xc = x + c * H * W;
-          for (int u = 0; u < k; u++) {
-            const int iy = iy0 + u;
-            if (iy < 0 || iy >= H) {
-              for (int v = 0; v < k; v++) dst[u * k + v] = 0;
-              continue;
-            }
-            const int32_t *xr = xc + (int64_t)iy * W;
-            for (int v = 0; v < k; v++) {
-              const int ix = ix0 + v;
-              dst[u * k + v] = (ix >= 0 && ix < W) ? (int16_t)xr[ix] : 0;
+      const int64_t row = row0 + (int64_t)oy * Wo + ox;
+      uint16_t *d = dst + row * kp;
+      int64_t *E = ebound ? ebound + row * nl : NULL;
+      if (E) memset(E, 0, sizeof(int64_t) * (size_t)nl);
+      for (int u = 0; u < k; u++) {
+        const int iy = oy * stride - pad + u;
+        for (int v = 0; v < k; v++) {
+          const int ix = ox * stride - pad + v, tap = u * k + v;
+          const int in = iy >= 0 && iy < H && ix >= 0 && ix < W;
+          const uint16_t *px = img + ((int64_t)iy * W + ix) * Cs;
+          for (int64_t n = 0; n < nl; n++) { /* short copies: inline loops beat memcpy calls */
+            const int64_t Gn = load_channels(n, G, C);
+            uint16_t *q = d + n * lp + tap * Gn;
+            if (in) {
+              const uint16_t *src = px + n * G;
+              for (int64_t j = 0; j < Gn; j++) q[j] = src[j];
+            } else {
+              for (int64_t j = 0; j < Gn; j++) q[j] = 0;
             }
           }
+          if (ebound && in)
+            for (int64_t n = 0; n < nl; n++) E[n] += S[((int64_t)iy * W + ix) * nl + n];
         }
+      }
+      if (E)
+        for (int64_t n = 0; n < nl; n++) E[n] *= wmax;
     }
 }
 
@@ -132,6 +183,10 @@ asim_status asim_conv2d_forward(float *out, const float *in, int B, int H, int W
   int32_t *xq = NULL, *wq = NULL;
   float *cols = NULL, *wf = NULL, *xf = NULL, *sx = NULL;
   asim_opnd X;
+  int32_t *kmap = NULL;
+  uint16_t *img = NULL;
+  int64_t *S = NULL;
+  float *scratch = NULL;
   asim_wcache wlocal, *wc = c->cache ? c->cache : &wlocal;
   memset(&X, 0, sizeof X);
   memset(&wlocal, 0, sizeof wlocal);
@@ -189,48 +244,86 @@ asim_status asim_conv2d_forward(float *out, const float *in, int B, int H, int W
     goto done;
   }
 
-  /* Simulation: the macro model over ASiM's channel-group loads, weights from the cache */
+  /* Simulation: the macro model over ASiM's channel-group loads, weights from the cache; samples
+   * in chunks of a few MB of operand per engine call, outputs (rows × O) transposed back to NCHW
+   * while dequantising */
   {
     const int prof = asim_prof_on();
-    const double t0 = prof ? asim_prof_now() : 0;
-    double t[4] = {0, 0, 0, 0}, conv = 0;
+    double t[4] = {prof ? asim_prof_now() : 0, 0, 0, 0}, conv = 0;
     int64_t fb_total = 0;
-    asim_macro_desc d = asim_cim_macro_desc(p, p->wbit, p->xbit, sa, p->act_enc, K,
-                                            map.channels_per_load * k * k, map.loads);
+    const int64_t G = map.channels_per_load, nl = map.loads, kk = (int64_t)k * k, HWi = (int64_t)H * W;
+    const int64_t Cs = nl * G < C ? nl * G : C;
+    asim_macro_desc d = asim_cim_macro_desc(p, p->wbit, p->xbit, sa, p->act_enc, K, G * kk, nl);
     const asim_isa isa = asim_isa_active();
     const asim_macro *mp;
     const asim_opnd *Wp;
     float sws;
-    ASIM_CHECK_GOTO(st, asim_wcache_get(wc, weight, O, K, &d, isa, &mp, &Wp, &sws), done);
-    ASIM_CHECK_GOTO(st, asim_opnd_alloc(&X, P, p->xbit, sa, mp), done);
-    if (prof) t[1] = asim_prof_now() - t0; /* weight cache lookup (or build) counts as preparation */
-    for (int b = 0; b < B; b++) {
-      float *y = out + b * out_n;
+    const int64_t lp = (d.load_rows + 31) / 32 * 32, kp = nl * lp;
+    ASIM_CHECK_GOTO(st, ASIM_ALLOC(kmap, (size_t)K), done);
+    conv_kmap(kmap, C, kk, G, nl, lp);
+    ASIM_CHECK_GOTO(st, asim_wcache_get_map(wc, weight, O, K, &d, isa, kmap, 1, &mp, &Wp, &sws), done);
+    int64_t chunk = ((int64_t)4 << 20) / (P * kp * 2);
+    chunk = chunk < 1 ? 1 : (chunk > B ? B : chunk);
+    ASIM_CHECK_GOTO(st, asim_opnd_alloc(&X, chunk * P, p->xbit, sa, mp), done);
+    int gk;
+    ASIM_CHECK_GOTO(st, asim_opnd_reserve_x(&X, mp, isa, &gk), done);
+    ASIM_CHECK_GOTO(st, ASIM_ALLOC(img, (size_t)(HWi * Cs)), done);
+    if (gk) ASIM_CHECK_GOTO(st, ASIM_ALLOC(S, (size_t)(HWi * nl)), done);
+    ASIM_CHECK_GOTO(st, ASIM_ALLOC(scratch, (size_t)(chunk * P * O)), done);
+    const int64_t wmax = ((int64_t)1 << p->wbit) - 1;
+    uint16_t *dst = gk == 2 ? X.xbf : (uint16_t *)X.codes;
+    if (prof) t[1] = asim_prof_now();
+    for (int64_t b0 = 0; b0 < B; b0 += chunk) {
+      const int64_t nb = B - b0 < chunk ? B - b0 : chunk;
       double ta = prof ? asim_prof_now() : 0;
-      asim_quantize(xq, in + b * in_n, in_n, sx[b], p->xbit, sa);
-      im2col_loads(&X, xq, C, H, W, k, c->stride, c->pad, map.channels_per_load);
-      ASIM_CHECK_GOTO(st, asim_opnd_prepare_x(&X, mp, isa), done);
+      asim_opnd_set_nrows(&X, nb * P);
+      for (int64_t b = 0; b < nb; b++) {
+        asim_quantize(xq, in + (b0 + b) * in_n, in_n, sx[b0 + b], p->xbit, sa);
+        codes_nhwc(img, gk ? S : NULL, xq, C, HWi, Cs, G, nl, gk == 2, p->xbit, sa);
+        im2col_loads(dst, gk ? X.ebound : NULL, wmax, img, S, b * P, kp, lp, nl, C, Cs, G, H, W, k, c->stride, c->pad);
+      }
+      if (!gk) asim_opnd_pack_x(&X, isa);
       double tb = prof ? asim_prof_now() : 0;
-      asim_noise_addr na = {key, sample0 + b, P, 0, 1, P};
+      asim_noise_addr na = {key, sample0 + b0, P, 0, 1, P};
       int64_t fb = 0;
-      ASIM_CHECK_GOTO(st, asim_engine_run(y, 1, P, mp, Wp, &X, &na, asim_exec_threads(ex), isa, &fb), done);
+      ASIM_CHECK_GOTO(st, asim_engine_run(scratch, O, 1, mp, Wp, &X, &na, asim_exec_threads(ex), isa, &fb), done);
       double tc = prof ? asim_prof_now() : 0;
-      asim_dequantize(y, out_n, sws, sx[b], D);
-      if (bias) add_bias(y, bias, O, P);
+      for (int64_t b = 0; b < nb; b++) {
+        /* dequantisation fl(fl(acc·fl(s_w·s_x))/D), then the bias, along the rows; then (P, O) -> (O, P) */
+        const float s = sws * sx[b0 + b];
+        float *y = out + (b0 + b) * out_n, *a = scratch + b * P * O;
+        for (int64_t q = 0; q < P; q++) {
+          float *aq = a + q * O;
+          if (bias)
+            for (int64_t o = 0; o < O; o++) aq[o] = (aq[o] * s) / D + bias[o];
+          else
+            for (int64_t o = 0; o < O; o++) aq[o] = (aq[o] * s) / D;
+        }
+        for (int64_t q0 = 0; q0 < P; q0 += 16)
+          for (int64_t o0 = 0; o0 < O; o0 += 16) {
+            const int64_t q1 = q0 + 16 < P ? q0 + 16 : P, o1 = o0 + 16 < O ? o0 + 16 : O;
+            for (int64_t o = o0; o < o1; o++)
+              for (int64_t q = q0; q < q1; q++) y[o * P + q] = a[q * O + o];
+          }
+      }
       if (prof) {
         t[1] += tb - ta, t[2] += tc - tb, t[3] += asim_prof_now() - tc;
         fb_total += fb;
-        if (!X.gemm) conv += (double)P * O * mp->d.n_loads * mp->n_cycles;
+        if (!gk) conv += (double)nb * P * O * nl * mp->n_cycles;
       }
     }
     if (prof) {
-      double t4[4] = {0, t[1], t[1] + t[2], t[1] + t[2] + t[3]};
-      int64_t used = map.loads * map.channels_per_load < C ? map.loads * map.channels_per_load : C;
-      asim_prof_record(c->layer_id, "conv", t4, (double)B * P * O * used * k * k, conv, (double)fb_total);
+      double t4[4] = {0, t[1] - t[0], t[1] - t[0] + t[2], t[1] - t[0] + t[2] + t[3]};
+      int64_t used = nl * G < C ? nl * G : C;
+      asim_prof_record(c->layer_id, "conv", t4, (double)B * P * O * used * kk, conv, (double)fb_total);
     }
   }
 done:
   asim_opnd_free(&X);
+  free(kmap);
+  free(img);
+  free(S);
+  free(scratch);
   if (wc == &wlocal) asim_wcache_clear(&wlocal);
   free(xq);
   free(wq);
