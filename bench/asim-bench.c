@@ -154,7 +154,7 @@ static void kernel_bench(const kcfg *k, asim_isa isa, double seconds, double roo
   d.K = K, d.load_rows = G * kk, d.n_loads = nl;
   asim_macro m;
   asim_opnd W, X;
-  if (asim_macro_init(&m, &d) || asim_opnd_alloc(&W, O, d.wbit, 1, &m) || asim_opnd_alloc(&X, P, d.xbit, 0, &m)) {
+  if (asim_macro_init(&m, &d) || asim_opnd_alloc(&W, O, d.wbit, 1, &m, isa) || asim_opnd_alloc(&X, P, d.xbit, 0, &m, isa)) {
     fprintf(stderr, "%s\n", asim_errmsg());
     exit(1);
   }
@@ -173,7 +173,8 @@ static void kernel_bench(const kcfg *k, asim_isa isa, double seconds, double roo
   double t = 1e30, t_end = now() + seconds;
   do { /* best of repetitions: the machine may be shared */
     double t0 = now();
-    asim_engine_run(acc, 1, P, &m, &W, &X, &na, 1, isa, NULL);
+    const asim_out out = asim_out_rows(acc, 1, P, P);
+    asim_engine_run(&out, &m, &W, &X, &na, 1, isa, NULL);
     double dt = now() - t0;
     if (dt < t) t = dt;
   } while (now() < t_end);

@@ -10,9 +10,8 @@
 #define O_CHUNK 64 /* weight rows per cycle-kernel item */
 
 static asim_status check_operands(const asim_macro *m, const asim_opnd *W, const asim_opnd *X) {
-  const int64_t lp = (m->d.load_rows + 31) / 32 * 32;
   if (W->bits != m->d.wbit || X->bits != m->d.xbit || W->nl != m->d.n_loads || X->nl != m->d.n_loads ||
-      W->lp != lp || X->lp != lp)
+      W->lp != X->lp || X->lp < m->d.load_rows || X->lp % 32)
     return ASIM_ERR(ASIM_ESHAPE, "operands do not match the macro plan (%d/%d bits, %lld/%lld loads)", W->bits,
                     X->bits, (long long)W->nl, (long long)X->nl);
   return ASIM_OK;
@@ -28,15 +27,17 @@ static void run_cycles(const asim_kfns *k, const asim_kargs *a, const int64_t *b
   }
 }
 
-asim_status asim_engine_run(float *acc, int64_t ps, int64_t os, const asim_macro *m, const asim_opnd *W,
-                            asim_opnd *X, const asim_noise_addr *na, int threads, asim_isa isa,
-                            int64_t *fallback) {
+asim_status asim_engine_run(const asim_out *out, const asim_macro *m, const asim_opnd *W, asim_opnd *X,
+                            const asim_noise_addr *na, int threads, asim_isa isa, int64_t *fallback) {
   ASIM_CHECK(check_operands(m, W, X));
+  if (out->rps < 1 || out->rvalid > out->rps || (out->rps % ASIM_RB && out->rps < X->rows))
+    return ASIM_ERR(ASIM_EINVAL, "output rows per sample %lld: must be a multiple of %d or cover all %lld rows",
+                    (long long)out->rps, ASIM_RB, (long long)X->rows);
   if (threads < 1) threads = 1;
   if (fallback) *fallback = 0;
   const asim_kfns k = asim_kernels(isa);
   const asim_noise_addr zero = {{0, 0}, 0, 1, 0, 0, 0};
-  const asim_kargs a = {m, W, X, acc, ps, os, na ? na : &zero};
+  const asim_kargs a = {m, W, X, *out, na ? na : &zero};
   const int64_t nblocks = X->rpad / ASIM_RB;
   const int g = W->gemm && X->gemm == W->gemm && X->ebound ? W->gemm : ASIM_GEMM_NONE;
   if (!g) {
@@ -51,8 +52,8 @@ asim_status asim_engine_run(float *acc, int64_t ps, int64_t os, const asim_macro
   int64_t *bad = NULL;
   ASIM_CHECK_GOTO(st, ASIM_ALLOC(fail, (size_t)X->rpad), done);
   {
-    const asim_gargs ga = {W, X, acc, ps, os, fail};
-    const asim_gemm_fn gf = g == ASIM_GEMM_BF16 ? k.gemm_bf16 : k.gemm;
+    const asim_gargs ga = {W, X, *out, fail};
+    const asim_gemm_fn gf = g == ASIM_GEMM_I16 ? k.gemm : k.gemm_amx;
     const int64_t nob = W->rpad / ASIM_RB, PB = 2, OB = 4; /* item: 32 rows × 64 weight rows */
     const int64_t npi = (nblocks + PB - 1) / PB, noi = (nob + OB - 1) / OB, items = npi * noi;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1 && items > 1)
@@ -79,20 +80,17 @@ asim_status asim_engine_run(float *acc, int64_t ps, int64_t os, const asim_macro
     }
     if (!X->planes) ASIM_CHECK_GOTO(st, ASIM_ALLOC(X->planes, (size_t)(X->cap * X->nl * X->bits * X->wpl)), done);
     for (int64_t i = 0; i < nbad; i++) {
-      if (X->codes_stale) /* the layer wrote bf16 only: codes back from it (exact) */
-        for (int64_t j = bad[i] * ASIM_RB * X->kp; j < (bad[i] + 1) * ASIM_RB * X->kp; j++) {
-          uint32_t u = (uint32_t)X->xbf[j] << 16;
-          float f;
-          memcpy(&f, &u, 4);
-          X->codes[j] = (int16_t)f;
-        }
+      if (X->codes_stale) asim_opnd_codes_from_xg(X, bad[i], bad[i] + 1); /* the layer wrote xg only */
       k.pack(X, bad[i], bad[i] + 1);
     }
     run_cycles(&k, &a, bad, nbad, threads);
     if (fallback) {
       int64_t rows = 0;
-      for (int64_t i = 0; i < nbad; i++)
-        for (int r = 0; r < ASIM_RB; r++) rows += bad[i] * ASIM_RB + r < X->rows;
+      for (int64_t i = 0; i < nbad; i++) {
+        int nv;
+        asim_out_block(out, X->rows, bad[i], &nv);
+        rows += nv;
+      }
       *fallback = rows * W->rows;
     }
   }
@@ -137,7 +135,8 @@ asim_status asim_macro_run(float *acc, int64_t ps, int64_t os, const asim_macro 
   memset(&x, 0, sizeof x);
   ASIM_CHECK_GOTO(st, opnd_of_bitmat(&w, W, m), done);
   ASIM_CHECK_GOTO(st, opnd_of_bitmat(&x, X, m), done);
-  ASIM_CHECK_GOTO(st, asim_engine_run(acc, ps, os, m, &w, &x, na, 1, asim_isa_active(), NULL), done);
+  const asim_out out = asim_out_rows(acc, ps, os, X->rows);
+  ASIM_CHECK_GOTO(st, asim_engine_run(&out, m, &w, &x, na, 1, asim_isa_active(), NULL), done);
 done:
   asim_opnd_free(&w);
   asim_opnd_free(&x);

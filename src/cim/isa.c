@@ -49,7 +49,7 @@ int asim_amx_enable(void) {
   if (state < 0) {
 #if defined(ASIM_HAVE_AMX)
     unsigned a, b, c, d;
-    int cpu = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d & (1u << 24)) && (d & (1u << 22)); /* AMX-TILE, AMX-BF16 */
+    int cpu = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d & (1u << 24)) && (d & (1u << 22)) && (d & (1u << 25)); /* AMX-TILE, -BF16, -INT8 */
     state = cpu && syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
 #else
     state = 0;
@@ -129,13 +129,13 @@ asim_status asim_isa_select(asim_isa isa) {
 asim_kfns asim_kernels(asim_isa isa) {
   asim_kfns k = {asim_pack_scalar, asim_cycles_scalar, asim_gemm_scalar, asim_gemm_scalar};
 #if defined(ASIM_HAVE_AVX2)
-  if (isa == ASIM_ISA_AVX2) k.cycles = asim_cycles_avx2, k.gemm = k.gemm_bf16 = asim_gemm_avx2;
+  if (isa == ASIM_ISA_AVX2) k.cycles = asim_cycles_avx2, k.gemm = k.gemm_amx = asim_gemm_avx2;
 #endif
 #if defined(ASIM_HAVE_AVX512)
-  if (isa >= ASIM_ISA_AVX512) k.pack = asim_pack_avx512, k.cycles = asim_cycles_avx512, k.gemm = k.gemm_bf16 = asim_gemm_avx512;
+  if (isa >= ASIM_ISA_AVX512) k.pack = asim_pack_avx512, k.cycles = asim_cycles_avx512, k.gemm = k.gemm_amx = asim_gemm_avx512;
 #endif
 #if defined(ASIM_HAVE_AMX)
-  if (isa == ASIM_ISA_AMX) k.gemm_bf16 = asim_gemm_amx;
+  if (isa == ASIM_ISA_AMX) k.gemm_amx = asim_gemm_amx;
 #endif
   return k;
 }

@@ -1,7 +1,11 @@
-/* AMX kernel of the lossless path: bf16 tiles (every code of magnitude <= 256 is exact in bf16),
- * fp32 tile accumulation per macro load (exact: every partial sum is an integer below the
- * per-load bound E <= 2^24 the check demands), then the int32 running sum and check of
- * asim_gemm_scalar. Blocks of 32 rows × 32 weight rows: four C tiles, two A and two B tiles. */
+/* AMX kernel of the lossless path. int8 tiles (TDPBUSD / TDPBSSD: signed weights, unsigned or
+ * signed activations; int32 accumulation, exact) when both codes fit in 8 bits, else bf16 tiles
+ * (every code of magnitude <= 256 is exact in bf16; the fp32 tile sums are exact because every
+ * partial sum is an integer below the per-load bound E <= 2^24 that the check demands). Per
+ * macro load the tiles are added to int32 running sums with the check of asim_gemm_scalar.
+ * Blocks of 32 rows × 32 weight rows: four C tiles, two A and two B tiles. Results go out as
+ * rows of weight rows (linear layout) or, transposed in registers, as rows of activation rows
+ * (the conv layout: 16 consecutive positions of one output channel). */
 #include <immintrin.h>
 #include <string.h>
 
@@ -16,20 +20,77 @@ typedef struct {
 
 #define LIMIT (1 << 24)
 
+/* 16x16 transpose of 32-bit lanes */
+static inline void transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; i++) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; i++)
+    for (int j = 0; j < 2; j++) { /* columns 2j, 2j+1 of rows 4i..4i+3 in each 128-bit lane */
+      __m512d a = _mm512_castps_pd(t[4 * i + j]), b = _mm512_castps_pd(t[4 * i + j + 2]);
+      r[4 * i + 2 * j] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+      r[4 * i + 2 * j + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+    }
+  for (int i = 0; i < 2; i++)
+    for (int j = 0; j < 4; j++) {
+      t[8 * i + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + j + 4], 0x88);
+      t[8 * i + j + 4] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + j + 4], 0xdd);
+    }
+  for (int j = 0; j < 8; j++) {
+    r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
+    r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd);
+  }
+}
+
+/* Writes one 16×16 block (rows: activation rows p0.., columns: weight rows o0..) of results. */
+static void store_block(const asim_gargs *g, int64_t pblock, int64_t o0, int32_t R[16][16], const __mmask16 *bad) {
+  const asim_opnd *W = g->W;
+  int nvp;
+  const int64_t base = asim_out_block(&g->out, g->X->rows, pblock, &nvp);
+  const int64_t nvo = W->rows - o0 < ASIM_RB ? W->rows - o0 : ASIM_RB;
+  const __mmask16 ovalid = (__mmask16)((1u << nvo) - 1u);
+  __mmask16 anybad = 0;
+  for (int r = 0; r < nvp; r++)
+    if (bad[r] & ovalid) g->fail[pblock * ASIM_RB + r] = 1, anybad = 1;
+  float *dst = g->out.acc + base + o0 * g->out.os;
+  if (g->out.os == 1) { /* rows of weight rows */
+    for (int r = 0; r < nvp; r++)
+      _mm512_mask_storeu_ps(dst + r * g->out.ps, ovalid & (__mmask16)~bad[r], _mm512_cvtepi32_ps(_mm512_load_si512(R[r])));
+  } else if (g->out.ps == 1 && !anybad) { /* rows of activation rows: transpose */
+    __m512 v[16];
+    for (int r = 0; r < 16; r++) v[r] = _mm512_cvtepi32_ps(_mm512_load_si512(R[r]));
+    transpose16(v);
+    const __mmask16 pvalid = (__mmask16)((1u << nvp) - 1u);
+    for (int o = 0; o < nvo; o++) _mm512_mask_storeu_ps(dst + o * g->out.os, pvalid, v[o]);
+  } else {
+    for (int r = 0; r < nvp; r++)
+      for (int o = 0; o < nvo; o++)
+        if (!((bad[r] >> o) & 1)) dst[r * g->out.ps + o * g->out.os] = (float)R[r][o];
+  }
+}
+
 void asim_gemm_amx(const asim_gargs *g, int64_t pb, int64_t nb, int64_t ob0, int64_t ob1) {
   const asim_opnd *W = g->W, *X = g->X;
-  const int64_t nl = X->nl, lp = X->lp, kp = X->kp, kp2 = kp / 2, kt = lp / 32;
+  const int i8 = W->gemm == ASIM_GEMM_I8, xs = X->is_signed;
+  const int64_t esz = i8 ? 1 : 2, ktile = i8 ? 64 : 32;
+  const int64_t nl = X->nl, lp = X->lp, kp = X->kp, kt = lp / ktile;
+  const char *xg = X->xg, *wg = W->wg;
   tilecfg cfg;
   memset(&cfg, 0, sizeof cfg);
   cfg.palette = 1;
   for (int t = 0; t < 8; t++) cfg.colsb[t] = 64, cfg.rows[t] = 16;
   _tile_loadconfig(&cfg);
   _Alignas(64) int32_t R[4][ASIM_RB][ASIM_RB];
-  _Alignas(64) float C[4][ASIM_RB][ASIM_RB];
+  _Alignas(64) int32_t C[4][ASIM_RB][ASIM_RB];
   const __m512i lim = _mm512_set1_epi32(LIMIT);
   for (int64_t p = pb; p < pb + nb; p += 2) {
-    const int tp = p + 1 < pb + nb ? 2 : 1;
-    if (p * ASIM_RB >= X->rows) break;
+    int tp = p + 1 < pb + nb ? 2 : 1;
+    int nv0, nv1 = 0;
+    asim_out_block(&g->out, X->rows, p, &nv0);
+    if (tp == 2) asim_out_block(&g->out, X->rows, p + 1, &nv1);
+    if (!nv0 && !nv1) continue; /* padding rows only */
     for (int64_t ob = ob0; ob < ob1; ob += 2) {
       const int to = ob + 1 < ob1 ? 2 : 1;
       __mmask16 bad[4][ASIM_RB];
@@ -49,20 +110,29 @@ void asim_gemm_amx(const asim_gargs *g, int64_t pb, int64_t nb, int64_t ob0, int
         _tile_zero(1);
         _tile_zero(2);
         _tile_zero(3);
-        const uint16_t *xa = X->xbf + p * ASIM_RB * kp + n * lp, *xb = xa + ASIM_RB * kp;
-        const uint16_t *wa = W->wg + (ob * kp2 + n * lp / 2) * 32, *wb = wa + kp2 * 32;
+        const char *xa = xg + (p * ASIM_RB * kp + n * lp) * esz, *xb = xa + ASIM_RB * kp * esz;
+        const char *wa = wg + (ob * kp + n * lp) * 16 * esz, *wb = wa + kp * 16 * esz;
         for (int64_t k = 0; k < kt; k++) {
-          _tile_loadd(4, xa + k * 32, kp * 2);
-          _tile_loadd(6, wa + k * 16 * 32, 64);
-          _tile_dpbf16ps(0, 4, 6);
-          if (to == 2) {
-            _tile_loadd(7, wb + k * 16 * 32, 64);
-            _tile_dpbf16ps(1, 4, 7);
-          }
-          if (tp == 2) {
-            _tile_loadd(5, xb + k * 32, kp * 2);
-            _tile_dpbf16ps(2, 5, 6);
-            if (to == 2) _tile_dpbf16ps(3, 5, 7);
+          const int64_t ko = k * ktile * esz;
+          _tile_loadd(4, xa + ko, kp * esz);
+          _tile_loadd(6, wa + ko * 16, 64);
+          if (to == 2) _tile_loadd(7, wb + ko * 16, 64);
+          if (tp == 2) _tile_loadd(5, xb + ko, kp * esz);
+          if (i8 && xs) {
+            _tile_dpbssd(0, 4, 6);
+            if (to == 2) _tile_dpbssd(1, 4, 7);
+            if (tp == 2) _tile_dpbssd(2, 5, 6);
+            if (tp == 2 && to == 2) _tile_dpbssd(3, 5, 7);
+          } else if (i8) {
+            _tile_dpbusd(0, 4, 6);
+            if (to == 2) _tile_dpbusd(1, 4, 7);
+            if (tp == 2) _tile_dpbusd(2, 5, 6);
+            if (tp == 2 && to == 2) _tile_dpbusd(3, 5, 7);
+          } else {
+            _tile_dpbf16ps(0, 4, 6);
+            if (to == 2) _tile_dpbf16ps(1, 4, 7);
+            if (tp == 2) _tile_dpbf16ps(2, 5, 6);
+            if (tp == 2 && to == 2) _tile_dpbf16ps(3, 5, 7);
           }
         }
         _tile_stored(0, C[0], 64);
@@ -72,33 +142,13 @@ void asim_gemm_amx(const asim_gargs *g, int64_t pb, int64_t nb, int64_t ob0, int
         for (int a = 0; a < tp; a++)
           for (int b = 0; b < to; b++)
             for (int r = 0; r < ASIM_RB; r++) {
-              __m512i Rv = _mm512_load_si512(R[2 * a + b][r]);
-              Rv = _mm512_add_epi32(Rv, _mm512_cvtps_epi32(_mm512_load_ps(C[2 * a + b][r])));
-              _mm512_store_si512(R[2 * a + b][r], Rv);
+              __m512i c = _mm512_load_si512(C[2 * a + b][r]);
+              if (!i8) c = _mm512_cvtps_epi32(_mm512_castsi512_ps(c)); /* exact integers */
+              _mm512_store_si512(R[2 * a + b][r], _mm512_add_epi32(_mm512_load_si512(R[2 * a + b][r]), c));
             }
       }
       for (int a = 0; a < tp; a++)
-        for (int b = 0; b < to; b++) {
-          const int64_t o0 = (ob + b) * ASIM_RB;
-          const int64_t nv = W->rows - o0 < ASIM_RB ? W->rows - o0 : ASIM_RB;
-          const __mmask16 valid = (__mmask16)((1u << nv) - 1u);
-          for (int r = 0; r < ASIM_RB; r++) {
-            const int64_t row = (p + a) * ASIM_RB + r;
-            if (row >= X->rows) break;
-            const __mmask16 bd = bad[2 * a + b][r];
-            if (bd & valid) g->fail[row] = 1;
-            float *dst = g->acc + row * g->ps + o0 * g->os;
-            const __m512 v = _mm512_cvtepi32_ps(_mm512_load_si512(R[2 * a + b][r]));
-            if (g->os == 1) {
-              _mm512_mask_storeu_ps(dst, valid & (__mmask16)~bd, v);
-            } else {
-              _Alignas(64) float out[ASIM_RB];
-              _mm512_store_ps(out, v);
-              for (int l = 0; l < nv; l++)
-                if (!((bd >> l) & 1)) dst[l * g->os] = out[l];
-            }
-          }
-        }
+        for (int b = 0; b < to; b++) store_block(g, p + a, (ob + b) * ASIM_RB, R[2 * a + b], bad[2 * a + b]);
     }
   }
   _tile_release();

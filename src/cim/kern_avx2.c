@@ -61,6 +61,9 @@ void asim_cycles_avx2(const asim_kargs *a, int64_t pb, int64_t o0, int64_t o1) {
   const asim_opnd *W = a->W, *X = a->X;
   const int wb = m->d.wbit, xb = m->d.xbit, nc = m->n_cycles;
   const int64_t nl = X->nl, wpl = X->wpl;
+  int nv;
+  const int64_t base = asim_out_block(&a->out, X->rows, pb, &nv);
+  if (!nv) return;
   asim_lanes L;
   __m256i c1[4], c3[4];
   if (m->noisy_any) {
@@ -72,7 +75,6 @@ void asim_cycles_avx2(const asim_kargs *a, int64_t pb, int64_t o0, int64_t o1) {
   }
   const uint32_t k0 = a->na->key.seed, k1 = a->na->key.layer_id;
   const uint32_t *xp = X->planes + pb * nl * xb * wpl * ASIM_RB;
-  const int64_t valid = X->rows - pb * ASIM_RB;
   int32_t cnt[ASIM_MAX_BITS * ASIM_RB];
   int32_t Ms[ASIM_RB];
   float Vs[ASIM_RB];
@@ -127,10 +129,10 @@ void asim_cycles_avx2(const asim_kargs *a, int64_t pb, int64_t o0, int64_t o1) {
         }
       }
     }
-    float *dst = a->acc + pb * ASIM_RB * a->ps + o * a->os;
+    float *dst = a->out.acc + base + o * a->out.os;
     _mm256_storeu_ps(Vs, acc[0]);
     _mm256_storeu_ps(Vs + 8, acc[1]);
-    for (int l = 0; l < ASIM_RB && l < valid; l++) dst[l * a->ps] = Vs[l];
+    for (int l = 0; l < nv; l++) dst[l * a->out.ps] = Vs[l];
   }
 }
 
@@ -144,7 +146,7 @@ void asim_gemm_avx2(const asim_gargs *g, int64_t pb, int64_t nb, int64_t ob0, in
   const __m256i lim = _mm256_set1_epi32(LIMIT);
   for (int64_t p0 = pb * ASIM_RB; p0 < (pb + nb) * ASIM_RB && p0 < X->rows; p0 += 4)
     for (int64_t ob = ob0; ob < ob1; ob++) {
-      const uint16_t *wo = W->wg + ob * kp2 * 32;
+      const uint16_t *wo = (const uint16_t *)W->wg + ob * kp2 * 32;
       __m256i R[4][2], bad[4][2];
       for (int r = 0; r < 4; r++)
         for (int h = 0; h < 2; h++) R[r][h] = bad[r][h] = _mm256_setzero_si256();
@@ -175,6 +177,10 @@ void asim_gemm_avx2(const asim_gargs *g, int64_t pb, int64_t nb, int64_t ob0, in
       for (int r = 0; r < 4; r++) {
         const int64_t p = p0 + r;
         if (p >= X->rows) break;
+        int nv;
+        const int64_t base = asim_out_block(&g->out, X->rows, p / ASIM_RB, &nv);
+        if (p % ASIM_RB >= nv) continue;
+        float *dst = g->out.acc + base + (p % ASIM_RB) * g->out.ps;
         int32_t out[ASIM_RB], bd[ASIM_RB];
         for (int h = 0; h < 2; h++) {
           _mm256_storeu_si256((__m256i *)(out + 8 * h), R[r][h]);
@@ -184,7 +190,7 @@ void asim_gemm_avx2(const asim_gargs *g, int64_t pb, int64_t nb, int64_t ob0, in
           const int64_t o = ob * ASIM_RB + l;
           if (o >= W->rows) break;
           if (bd[l]) g->fail[p] = 1;
-          else g->acc[p * g->ps + o * g->os] = (float)out[l];
+          else dst[o * g->out.os] = (float)out[l];
         }
       }
     }

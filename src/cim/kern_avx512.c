@@ -82,6 +82,9 @@ void asim_cycles_avx512(const asim_kargs *a, int64_t pb, int64_t o0, int64_t o1)
   const asim_opnd *W = a->W, *X = a->X;
   const int wb = m->d.wbit, xb = m->d.xbit, nc = m->n_cycles;
   const int64_t nl = X->nl, wpl = X->wpl;
+  int nv;
+  const int64_t base = asim_out_block(&a->out, X->rows, pb, &nv);
+  if (!nv) return; /* padding rows only */
   asim_lanes L;
   noise_lanes NL;
   memset(&NL, 0, sizeof NL);
@@ -96,8 +99,7 @@ void asim_cycles_avx512(const asim_kargs *a, int64_t pb, int64_t o0, int64_t o1)
   }
   const uint32_t k0 = a->na->key.seed, k1 = a->na->key.layer_id;
   const uint32_t *xp = X->planes + pb * nl * xb * wpl * ASIM_RB;
-  const int64_t valid = X->rows - pb * ASIM_RB;
-  const __mmask16 vmask = valid >= ASIM_RB ? (__mmask16)0xffff : (__mmask16)((1u << valid) - 1u);
+  const __mmask16 vmask = (__mmask16)((1u << nv) - 1u);
   _Alignas(64) int32_t cnt[ASIM_MAX_BITS * ASIM_RB];
   _Alignas(64) int32_t Ms[ASIM_RB];
   _Alignas(64) float Vs[ASIM_RB];
@@ -140,12 +142,12 @@ void asim_cycles_avx512(const asim_kargs *a, int64_t pb, int64_t o0, int64_t o1)
         }
       }
     }
-    float *dst = a->acc + pb * ASIM_RB * a->ps + o * a->os;
-    if (a->ps == 1) {
+    float *dst = a->out.acc + base + o * a->out.os;
+    if (a->out.ps == 1) {
       _mm512_mask_storeu_ps(dst, vmask, acc);
     } else {
       _mm512_store_ps(Vs, acc);
-      for (int l = 0; l < ASIM_RB && l < valid; l++) dst[l * a->ps] = Vs[l];
+      for (int l = 0; l < nv; l++) dst[l * a->out.ps] = Vs[l];
     }
   }
 }
@@ -162,7 +164,7 @@ static void gemm_tile(const asim_gargs *g, int64_t p0, int64_t ob, int two) {
   __m512i R[4][2];
   __mmask16 bad[4][2] = {{0}};
   for (int r = 0; r < 4; r++) R[r][0] = R[r][1] = _mm512_setzero_si512();
-  const uint16_t *w0 = W->wg + ob * kp2 * 32, *w1 = two ? W->wg + (ob + 1) * kp2 * 32 : w0;
+  const uint16_t *wg = W->wg, *w0 = wg + ob * kp2 * 32, *w1 = two ? wg + (ob + 1) * kp2 * 32 : w0;
   for (int64_t n = 0; n < nl; n++) {
     for (int r = 0; r < 4; r++) {
       int64_t E = X->ebound[(p0 + r) * nl + n];
@@ -189,19 +191,22 @@ static void gemm_tile(const asim_gargs *g, int64_t p0, int64_t ob, int two) {
   for (int r = 0; r < 4; r++) {
     const int64_t p = p0 + r;
     if (p >= X->rows) continue;
+    int nvr;
+    const int64_t base = asim_out_block(&g->out, X->rows, p / ASIM_RB, &nvr);
+    if (p % ASIM_RB >= nvr) continue;
     for (int h = 0; h < 1 + two; h++) {
       const int64_t o0 = (ob + h) * ASIM_RB;
       const int64_t nv = W->rows - o0 < ASIM_RB ? W->rows - o0 : ASIM_RB;
       const __mmask16 valid = (__mmask16)((1u << nv) - 1u);
       if (bad[r][h] & valid) g->fail[p] = 1;
       const __m512 v = _mm512_cvtepi32_ps(R[r][h]);
-      float *dst = g->acc + p * g->ps + o0 * g->os;
-      if (g->os == 1) {
+      float *dst = g->out.acc + base + (p % ASIM_RB) * g->out.ps + o0 * g->out.os;
+      if (g->out.os == 1) {
         _mm512_mask_storeu_ps(dst, valid & (__mmask16)~bad[r][h], v);
       } else {
         _mm512_store_ps(out, v);
         for (int l = 0; l < nv; l++)
-          if (!((bad[r][h] >> l) & 1)) dst[l * g->os] = out[l];
+          if (!((bad[r][h] >> l) & 1)) dst[l * g->out.os] = out[l];
       }
     }
   }

@@ -10,6 +10,9 @@ void asim_cycles_scalar(const asim_kargs *a, int64_t pb, int64_t o0, int64_t o1)
   const asim_opnd *W = a->W, *X = a->X;
   const int wb = m->d.wbit, xb = m->d.xbit;
   const int64_t nl = X->nl, wpl = X->wpl;
+  int nv;
+  const int64_t base = asim_out_block(&a->out, X->rows, pb, &nv);
+  if (!nv) return; /* padding rows only */
   asim_lanes L;
   if (m->noisy_any) asim_lanes_init(&L, a->na, pb, X->rows);
   const uint32_t *xp = X->planes + pb * nl * xb * wpl * ASIM_RB;
@@ -44,10 +47,7 @@ void asim_cycles_scalar(const asim_kargs *a, int64_t pb, int64_t o0, int64_t o1)
         }
       }
     }
-    for (int l = 0; l < ASIM_RB; l++) {
-      int64_t p = pb * ASIM_RB + l;
-      if (p < X->rows) a->acc[p * a->ps + o * a->os] = acc[l];
-    }
+    for (int l = 0; l < nv; l++) a->out.acc[base + l * a->out.ps + o * a->out.os] = acc[l];
   }
 }
 
@@ -56,8 +56,9 @@ void asim_cycles_scalar(const asim_kargs *a, int64_t pb, int64_t o0, int64_t o1)
  * exact integers and the cycle path decides). */
 #define LIMIT ((int64_t)1 << 24)
 
+/* int16 pairs (the non-AMX layout) */
 static inline int32_t wcode(const asim_opnd *W, int64_t o, int64_t k) {
-  uint16_t v = W->wg[((o / ASIM_RB) * (W->kp / 2) + k / 2) * 32 + (o % ASIM_RB) * 2 + (k & 1)];
+  uint16_t v = ((const uint16_t *)W->wg)[((o / ASIM_RB) * (W->kp / 2) + k / 2) * 32 + (o % ASIM_RB) * 2 + (k & 1)];
   if (W->gemm == ASIM_GEMM_BF16) {
     uint32_t u = (uint32_t)v << 16;
     float f;
@@ -71,6 +72,10 @@ void asim_gemm_scalar(const asim_gargs *g, int64_t pb, int64_t nb, int64_t ob0, 
   const asim_opnd *W = g->W, *X = g->X;
   const int64_t nl = X->nl, lp = X->lp;
   for (int64_t p = pb * ASIM_RB; p < (pb + nb) * ASIM_RB && p < X->rows; p++) {
+    int nv;
+    const int64_t base = asim_out_block(&g->out, X->rows, p / ASIM_RB, &nv);
+    if (p % ASIM_RB >= nv) continue;
+    float *dst = g->out.acc + base + (p % ASIM_RB) * g->out.ps;
     const int16_t *x = X->codes + p * X->kp;
     const int64_t *E = X->ebound + p * nl;
     for (int64_t o = ob0 * ASIM_RB; o < ob1 * ASIM_RB && o < W->rows; o++) {
@@ -85,7 +90,7 @@ void asim_gemm_scalar(const asim_gargs *g, int64_t pb, int64_t nb, int64_t ob0, 
         for (int64_t j = n * lp; j < (n + 1) * lp; j++) s += (int64_t)x[j] * wcode(W, o, j);
         R += s;
       }
-      if (ok) g->acc[p * g->ps + o * g->os] = (float)R;
+      if (ok) dst[o * g->out.os] = (float)R;
       else g->fail[p] = 1;
     }
   }

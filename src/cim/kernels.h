@@ -7,9 +7,10 @@
  *   codes  [rpad][kp]                       int16 two's complement codes, kp = nl·lp
  *   planes [rpad/16][nl][bits][lp/32][16]   bit t of 32 consecutive codes of one row, the 16
  *                                           rows of a block side by side (one zmm)
- *   wg     [rpad/16][kp/2][16][2]           weight-like operand for the GEMM: pairs of K of 16
- *                                           rows (vpdpwssd / AMX B-tile layout), int16 or bf16
- *   xbf    [rpad][kp]                       activation-like operand as bf16 (AMX A-tiles)
+ *   wg     [rpad/16][kp/g][16][g]           weight-like operand for the GEMM: groups of g K of 16
+ *                                           rows (vpdpwssd / AMX B-tile layout): int16 or bf16
+ *                                           pairs (g = 2), or int8 quadruples (g = 4)
+ *   xg     [rpad][kp]                       activation-like operand for AMX A-tiles: bf16 or int8
  *   ebound [rpad][nl]                       (2^wbit − 1)·Σ_load a_k, a_k = x_k ≥ 0 ? x_k : 2^(xbit−1):
  *                                           bounds every partial sum ASiM forms inside a load */
 #ifndef ASIM_CIM_KERNELS_H
@@ -28,11 +29,11 @@ typedef struct {
   int64_t nl, lp, kp, wpl; /* loads, padded rows per load, nl·lp, 32-bit words per load */
   int16_t *codes;
   uint32_t *planes;
-  uint16_t *wg;
-  uint16_t *xbf;
+  void *wg;
+  void *xg;
   int64_t *ebound;
-  int gemm; /* GEMM data built: 0 none, 1 int16, 2 bf16 */
-  int codes_stale; /* activation-like with bf16 GEMM data: codes were not written (rebuilt from xbf on demand) */
+  int gemm;        /* GEMM data built: ASIM_GEMM_* */
+  int codes_stale; /* activation-like: the layer wrote xg only (codes rebuilt from it on demand) */
 } asim_opnd;
 
 static inline uint16_t asim_bf16_of(int32_t v) {
@@ -43,12 +44,37 @@ static inline uint16_t asim_bf16_of(int32_t v) {
   return (uint16_t)(u >> 16);
 }
 
-enum { ASIM_GEMM_NONE = 0, ASIM_GEMM_I16 = 1, ASIM_GEMM_BF16 = 2 };
+enum { ASIM_GEMM_NONE = 0, ASIM_GEMM_I16 = 1, ASIM_GEMM_BF16 = 2, ASIM_GEMM_I8 = 3 };
 
 /* Which GEMM a plan gets on a kernel set (NONE: the cycle path). */
 int asim_gemm_kind(const asim_macro *m, asim_isa isa);
+/* Rows per load after padding (a multiple of 32; of 64 for int8 AMX tiles). */
+int64_t asim_load_pad(const asim_macro *m, asim_isa isa);
 
-asim_status asim_opnd_alloc(asim_opnd *o, int64_t rows, int bits, int is_signed, const asim_macro *m);
+/* Where results go: acc[base(p) + o·os], base(p) = (p / rps)·ss + (p % rps)·ps, for the rows
+ * p % rps < rvalid. Samples padded to whole 16-row blocks (rps a multiple of 16) never share a
+ * block; a single sample has rps = rvalid = rows. */
+typedef struct {
+  float *acc;
+  int64_t ps, os, rps, rvalid, ss;
+} asim_out;
+
+static inline asim_out asim_out_rows(float *acc, int64_t ps, int64_t os, int64_t rows) {
+  asim_out o = {acc, ps, os, rows, rows, 0};
+  return o;
+}
+
+/* Offset of the first row of block pb and how many of its 16 rows are stored. */
+static inline int64_t asim_out_block(const asim_out *o, int64_t rows, int64_t pb, int *nvalid) {
+  const int64_t p0 = pb * 16, s = p0 / o->rps, r0 = p0 - s * o->rps;
+  int64_t nv = o->rvalid - r0;
+  if (nv > 16) nv = 16;
+  if (p0 + nv > rows) nv = rows - p0;
+  *nvalid = nv > 0 ? (int)nv : 0;
+  return s * o->ss + r0 * o->ps;
+}
+
+asim_status asim_opnd_alloc(asim_opnd *o, int64_t rows, int bits, int is_signed, const asim_macro *m, asim_isa isa);
 void asim_opnd_free(asim_opnd *o);
 /* Uses the first `rows` (<= allocated) rows. */
 void asim_opnd_set_nrows(asim_opnd *o, int64_t rows);
@@ -67,14 +93,23 @@ asim_status asim_opnd_prepare_x(asim_opnd *o, const asim_macro *m, asim_isa isa)
 asim_status asim_opnd_reserve_x(asim_opnd *o, const asim_macro *m, asim_isa isa, int *gemm);
 /* Then, on the cycle path, the planes from the codes. */
 void asim_opnd_pack_x(asim_opnd *o, asim_isa isa);
+void asim_opnd_codes_from_xg(asim_opnd *o, int64_t rb0, int64_t rb1);
 size_t asim_opnd_bytes(const asim_opnd *o);
 
-/* acc[p·ps + o·os] = the simulated product of W (rows o) and X (rows p). X gets planes built on
- * demand (lossless elements that fail the exactness check). */
-asim_status asim_engine_run(float *acc, int64_t ps, int64_t os, const asim_macro *m, const asim_opnd *W,
-                            asim_opnd *X, const asim_noise_addr *na, int threads, asim_isa isa,
-                            int64_t *fallback);
+/* The simulated product of W (rows o) and X (rows p) into out. X gets planes built on demand
+ * (lossless elements that fail the exactness check). */
+asim_status asim_engine_run(const asim_out *out, const asim_macro *m, const asim_opnd *W, asim_opnd *X,
+                            const asim_noise_addr *na, int threads, asim_isa isa, int64_t *fallback);
 
+/* Conv weights (O, C, k, k) in the conv layout of the loads: load n holds channels
+ * [n·G, n·G + Gn), Gn = min(G, C − n·G), row (u·k + v)·Gn + g for channel n·G + g (tap-major;
+ * the order of rows inside a load changes no count or sum). */
+typedef struct {
+  int64_t C, kk, G;
+} asim_conv_layout;
+static inline int64_t asim_conv_load_channels(const asim_conv_layout *l, int64_t n) {
+  return l->C - n * l->G < l->G ? l->C - n * l->G : l->G;
+}
 /* ---- weight caches (engine.h) ---------------------------------------------------------- */
 
 struct asim_wcache {
@@ -82,7 +117,8 @@ struct asim_wcache {
   int64_t n, O, K;
   uint64_t sum;
   asim_macro_desc d;
-  int isa, valid, layout;
+  int isa, valid;
+  asim_conv_layout cl; /* conv layout (cl.kk = 0: plain rows) */
   float sw;           /* weight scale */
   asim_macro m;
   asim_opnd W;
@@ -93,10 +129,9 @@ struct asim_wcache {
  * d->wbit bits): from the cache when still valid, else (re)built into it. */
 asim_status asim_wcache_get(asim_wcache *c, const float *w, int64_t O, int64_t K, const asim_macro_desc *d,
                             asim_isa isa, const asim_macro **m, const asim_opnd **W, float *sw);
-/* The same with rows placed by kmap (asim_opnd_set_rows_map); layout tags the mapping in the key. */
-asim_status asim_wcache_get_map(asim_wcache *c, const float *w, int64_t O, int64_t K, const asim_macro_desc *d,
-                                asim_isa isa, const int32_t *kmap, int layout, const asim_macro **m,
-                                const asim_opnd **W, float *sw);
+asim_status asim_wcache_get_conv(asim_wcache *c, const float *w, int64_t O, const asim_conv_layout *cl,
+                                 const asim_macro_desc *d, asim_isa isa, const asim_macro **m, const asim_opnd **W,
+                                 float *sw);
 void asim_wcache_clear(asim_wcache *c); /* frees the contents of a (stack) cache */
 
 /* Profile records (engine.h); asim_prof_on() is cheap. */
@@ -110,15 +145,13 @@ void asim_prof_record(uint32_t layer_id, const char *kind, const double *t4, dou
 typedef struct {
   const asim_macro *m;
   const asim_opnd *W, *X;
-  float *acc;
-  int64_t ps, os;
+  asim_out out;
   const asim_noise_addr *na;
 } asim_kargs;
 
 typedef struct {
   const asim_opnd *W, *X;
-  float *acc;
-  int64_t ps, os;
+  asim_out out;
   uint8_t *fail; /* [X->rpad] rows with an element that failed the check */
 } asim_gargs;
 
@@ -132,8 +165,8 @@ typedef void (*asim_gemm_fn)(const asim_gargs *g, int64_t pb, int64_t nb, int64_
 typedef struct {
   asim_pack_fn pack;
   asim_cycles_fn cycles;
-  asim_gemm_fn gemm;      /* int16 operands */
-  asim_gemm_fn gemm_bf16; /* bf16 operands (AMX) */
+  asim_gemm_fn gemm;     /* int16 operands */
+  asim_gemm_fn gemm_amx; /* bf16 or int8 operands (AMX) */
 } asim_kfns;
 
 void asim_pack_scalar(asim_opnd *o, int64_t rb0, int64_t rb1);

@@ -9,12 +9,21 @@ int asim_gemm_kind(const asim_macro *m, asim_isa isa) {
   const asim_macro_desc *d = &m->d;
   if (!m->lossless) return ASIM_GEMM_NONE;
   if (!d->x_signed && d->xbit >= 16) return ASIM_GEMM_NONE; /* 16-bit unsigned codes do not fit int16 */
-  /* bf16 holds every integer of magnitude <= 256 exactly */
-  if (isa == ASIM_ISA_AMX && d->wbit <= 9 && (d->x_signed ? d->xbit <= 9 : d->xbit <= 8)) return ASIM_GEMM_BF16;
+  if (isa == ASIM_ISA_AMX) {
+    /* int8 tiles: signed weights, unsigned (u8) or signed (s8) activations */
+    if (d->wbit <= 8 && d->xbit <= 8) return ASIM_GEMM_I8;
+    /* bf16 holds every integer of magnitude <= 256 exactly */
+    if (d->wbit <= 9 && (d->x_signed ? d->xbit <= 9 : d->xbit <= 8)) return ASIM_GEMM_BF16;
+  }
   return ASIM_GEMM_I16;
 }
 
-asim_status asim_opnd_alloc(asim_opnd *o, int64_t rows, int bits, int is_signed, const asim_macro *m) {
+int64_t asim_load_pad(const asim_macro *m, asim_isa isa) {
+  const int64_t a = asim_gemm_kind(m, isa) == ASIM_GEMM_I8 ? 64 : 32;
+  return (m->d.load_rows + a - 1) / a * a;
+}
+
+asim_status asim_opnd_alloc(asim_opnd *o, int64_t rows, int bits, int is_signed, const asim_macro *m, asim_isa isa) {
   memset(o, 0, sizeof *o);
   if (rows < 1) return ASIM_ERR(ASIM_ESHAPE, "operand with %lld rows", (long long)rows);
   o->rows = rows;
@@ -22,7 +31,7 @@ asim_status asim_opnd_alloc(asim_opnd *o, int64_t rows, int bits, int is_signed,
   o->bits = bits;
   o->is_signed = is_signed;
   o->nl = m->d.n_loads;
-  o->lp = (m->d.load_rows + 31) / 32 * 32;
+  o->lp = asim_load_pad(m, isa);
   o->kp = o->nl * o->lp;
   o->wpl = o->lp / 32;
   ASIM_CHECK(ASIM_ALLOC(o->codes, (size_t)(o->rpad * o->kp)));
@@ -33,7 +42,7 @@ void asim_opnd_free(asim_opnd *o) {
   free(o->codes);
   free(o->planes);
   free(o->wg);
-  free(o->xbf);
+  free(o->xg);
   free(o->ebound);
   memset(o, 0, sizeof *o);
 }
@@ -43,8 +52,8 @@ size_t asim_opnd_bytes(const asim_opnd *o) {
   r = (size_t)o->cap;
   if (o->codes) n += r * k * 2;
   if (o->planes) n += r * (size_t)(o->nl * o->bits * o->wpl) * 4;
-  if (o->wg) n += r * k * 2;
-  if (o->xbf) n += r * k * 2;
+  if (o->wg) n += r * k * (o->gemm == ASIM_GEMM_I8 ? 1 : 2);
+  if (o->xg) n += r * k * (o->gemm == ASIM_GEMM_I8 ? 1 : 2);
   if (o->ebound) n += r * (size_t)o->nl * 8;
   return n;
 }
@@ -84,13 +93,26 @@ asim_status asim_opnd_prepare_w(asim_opnd *o, const asim_macro *m, asim_isa isa,
   ASIM_CHECK(ensure_planes(o));
   k.pack(o, 0, o->rpad / ASIM_RB);
   int g = asim_gemm_kind(m, isa);
-  if (g) {
-    const int64_t kp2 = o->kp / 2;
-    if (!o->wg) ASIM_CHECK(ASIM_ALLOC(o->wg, (size_t)(o->rpad * o->kp)));
+  if (g == ASIM_GEMM_I8) { /* quadruples of K: [ob][kp/4][16][4] */
+    if (!o->wg) ASIM_CHECK(asim_calloc(&o->wg, (size_t)(o->rpad * o->kp), 1));
+    int8_t *wg = o->wg;
+    const int64_t kp4 = o->kp / 4;
     for (int64_t ob = 0; ob < o->rpad / ASIM_RB; ob++)
       for (int64_t r = 0; r < ASIM_RB; r++) {
         const int16_t *src = o->codes + (ob * ASIM_RB + r) * o->kp;
-        uint16_t *dst = o->wg + ob * kp2 * 32 + r * 2;
+        int8_t *dst = wg + ob * kp4 * 64 + r * 4;
+        for (int64_t q = 0; q < kp4; q++)
+          for (int e = 0; e < 4; e++) dst[q * 64 + e] = (int8_t)src[4 * q + e];
+      }
+    o->gemm = g;
+  } else if (g) { /* pairs of K: [ob][kp/2][16][2] */
+    const int64_t kp2 = o->kp / 2;
+    if (!o->wg) ASIM_CHECK(asim_calloc(&o->wg, (size_t)(o->rpad * o->kp), 2));
+    uint16_t *wg = o->wg;
+    for (int64_t ob = 0; ob < o->rpad / ASIM_RB; ob++)
+      for (int64_t r = 0; r < ASIM_RB; r++) {
+        const int16_t *src = o->codes + (ob * ASIM_RB + r) * o->kp;
+        uint16_t *dst = wg + ob * kp2 * 32 + r * 2;
         for (int64_t q = 0; q < kp2; q++) {
           dst[q * 32] = g == ASIM_GEMM_BF16 ? asim_bf16_of(src[2 * q]) : (uint16_t)src[2 * q];
           dst[q * 32 + 1] = g == ASIM_GEMM_BF16 ? asim_bf16_of(src[2 * q + 1]) : (uint16_t)src[2 * q + 1];
@@ -111,8 +133,8 @@ asim_status asim_opnd_reserve_x(asim_opnd *o, const asim_macro *m, asim_isa isa,
   *gemm = g;
   if (!g) return ensure_planes(o);
   if (!o->ebound) ASIM_CHECK(ASIM_ALLOC(o->ebound, (size_t)(o->cap * o->nl)));
-  if (g == ASIM_GEMM_BF16) {
-    if (!o->xbf) ASIM_CHECK(ASIM_ALLOC(o->xbf, (size_t)(o->cap * o->kp)));
+  if (g == ASIM_GEMM_BF16 || g == ASIM_GEMM_I8) {
+    if (!o->xg) ASIM_CHECK(asim_calloc(&o->xg, (size_t)(o->cap * o->kp), g == ASIM_GEMM_I8 ? 1 : 2));
     o->codes_stale = 1;
   }
   return ASIM_OK;
@@ -142,10 +164,30 @@ asim_status asim_opnd_prepare_x(asim_opnd *o, const asim_macro *m, asim_isa isa)
       o->ebound[r * o->nl + n] = wmax * s;
     }
   if (g == ASIM_GEMM_BF16) {
-    if (!o->xbf) ASIM_CHECK(ASIM_ALLOC(o->xbf, (size_t)(o->cap * o->kp)));
-    for (int64_t i = 0; i < o->rpad * o->kp; i++) o->xbf[i] = asim_bf16_of(o->codes[i]);
+    if (!o->xg) ASIM_CHECK(asim_calloc(&o->xg, (size_t)(o->cap * o->kp), 2));
+    uint16_t *xg = o->xg;
+    for (int64_t i = 0; i < o->rpad * o->kp; i++) xg[i] = asim_bf16_of(o->codes[i]);
+  } else if (g == ASIM_GEMM_I8) {
+    if (!o->xg) ASIM_CHECK(asim_calloc(&o->xg, (size_t)(o->cap * o->kp), 1));
+    int8_t *xg = o->xg;
+    for (int64_t i = 0; i < o->rpad * o->kp; i++) xg[i] = (int8_t)o->codes[i];
   }
   return ASIM_OK;
+}
+
+/* Codes of row blocks [rb0, rb1) back from the GEMM copy the layer wrote (both exact). */
+void asim_opnd_codes_from_xg(asim_opnd *o, int64_t rb0, int64_t rb1) {
+  for (int64_t j = rb0 * ASIM_RB * o->kp; j < rb1 * ASIM_RB * o->kp; j++) {
+    if (o->gemm == ASIM_GEMM_I8) {
+      const int8_t v = ((const int8_t *)o->xg)[j];
+      o->codes[j] = o->is_signed ? v : (int16_t)(uint8_t)v;
+    } else {
+      uint32_t u = (uint32_t)((const uint16_t *)o->xg)[j] << 16;
+      float f;
+      memcpy(&f, &u, 4);
+      o->codes[j] = (int16_t)f;
+    }
+  }
 }
 
 /* ---- portable packing --------------------------------------------------------------------- */

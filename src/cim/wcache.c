@@ -62,35 +62,42 @@ static int same_desc(const asim_macro_desc *a, const asim_macro_desc *b) {
          a->load_rows == b->load_rows && a->n_loads == b->n_loads && a->noise_formula == b->noise_formula;
 }
 
-asim_status asim_wcache_get(asim_wcache *c, const float *w, int64_t O, int64_t K, const asim_macro_desc *d,
-                            asim_isa isa, const asim_macro **m, const asim_opnd **W, float *sw) {
-  return asim_wcache_get_map(c, w, O, K, d, isa, NULL, 0, m, W, sw);
-}
-
-asim_status asim_wcache_get_map(asim_wcache *c, const float *w, int64_t O, int64_t K, const asim_macro_desc *d,
-                                asim_isa isa, const int32_t *kmap, int layout, const asim_macro **m,
-                                const asim_opnd **W, float *sw) {
+static asim_status get(asim_wcache *c, const float *w, int64_t O, int64_t K, const asim_conv_layout *cl,
+                       const asim_macro_desc *d, asim_isa isa, const asim_macro **m, const asim_opnd **W, float *sw) {
   const uint64_t sum = checksum(w, O * K);
+  const asim_conv_layout none = {0, 0, 0}, *L = cl ? cl : &none;
   if (!(c->valid && c->src == w && c->O == O && c->K == K && c->sum == sum && c->isa == (int)isa &&
-        c->layout == layout && same_desc(&c->d, d))) {
+        c->cl.C == L->C && c->cl.kk == L->kk && c->cl.G == L->G && same_desc(&c->d, d))) {
     asim_status st = ASIM_OK;
-    int32_t *wq = NULL;
+    int32_t *wq = NULL, *kmap = NULL;
     asim_wcache_clear(c);
     c->builds++;
     ASIM_CHECK_GOTO(st, ASIM_ALLOC(wq, (size_t)(O * K)), fail);
     c->sw = asim_scale_from_max(asim_absmax(w, O * K));
     asim_quantize(wq, w, O * K, c->sw, d->wbit, 1);
     ASIM_CHECK_GOTO(st, asim_macro_init(&c->m, d), fail);
-    ASIM_CHECK_GOTO(st, asim_opnd_alloc(&c->W, O, d->wbit, 1, &c->m), fail);
-    if (kmap) asim_opnd_set_rows_map(&c->W, wq, K, K, kmap);
-    else asim_opnd_set_rows(&c->W, wq, K, K, d->load_rows);
+    ASIM_CHECK_GOTO(st, asim_opnd_alloc(&c->W, O, d->wbit, 1, &c->m, isa), fail);
+    if (cl) { /* tap-major rows inside each load (kernels.h) */
+      ASIM_CHECK_GOTO(st, ASIM_ALLOC(kmap, (size_t)K), fail);
+      for (int64_t ch = 0; ch < cl->C; ch++)
+        for (int64_t t = 0; t < cl->kk; t++) {
+          const int64_t n = ch / cl->G, g = ch % cl->G;
+          kmap[ch * cl->kk + t] =
+              n < c->W.nl ? (int32_t)(n * c->W.lp + t * asim_conv_load_channels(cl, n) + g) : -1;
+        }
+      asim_opnd_set_rows_map(&c->W, wq, K, K, kmap);
+    } else {
+      asim_opnd_set_rows(&c->W, wq, K, K, d->load_rows);
+    }
     ASIM_CHECK_GOTO(st, asim_opnd_prepare_w(&c->W, &c->m, isa, 0), fail);
     free(wq);
-    c->src = w, c->n = O * K, c->O = O, c->K = K, c->sum = sum, c->d = *d, c->isa = (int)isa, c->layout = layout;
+    free(kmap);
+    c->src = w, c->n = O * K, c->O = O, c->K = K, c->sum = sum, c->d = *d, c->isa = (int)isa, c->cl = *L;
     c->valid = 1;
     goto ok;
   fail:
     free(wq);
+    free(kmap);
     asim_wcache_clear(c);
     return st;
   }
@@ -99,4 +106,18 @@ ok:
   *W = &c->W;
   *sw = c->sw;
   return ASIM_OK;
+}
+
+asim_status asim_wcache_get(asim_wcache *c, const float *w, int64_t O, int64_t K, const asim_macro_desc *d,
+                            asim_isa isa, const asim_macro **m, const asim_opnd **W, float *sw) {
+  return get(c, w, O, K, NULL, d, isa, m, W, sw);
+}
+
+asim_status asim_wcache_get_conv(asim_wcache *c, const float *w, int64_t O, const asim_conv_layout *cl,
+                                 const asim_macro_desc *d, asim_isa isa, const asim_macro **m, const asim_opnd **W,
+                                 float *sw) {
+  if (cl->G < 1 || cl->kk < 1 || cl->C * cl->kk != d->K)
+    return ASIM_ERR(ASIM_EINVAL, "conv layout (%lld channels x %lld taps) does not match K = %lld", (long long)cl->C,
+                    (long long)cl->kk, (long long)d->K);
+  return get(c, w, O, d->K, cl, d, isa, m, W, sw);
 }

@@ -121,8 +121,8 @@ static asim_status batched_product(float *y, const float *wsrc, const float *xsr
     asim_macro_desc d = asim_cim_macro_desc(p, p->wbit, p->xbit, x_signed, p->act_enc, K, p->nrow,
                                             (K + p->nrow - 1) / p->nrow);
     ASIM_CHECK_GOTO(st, asim_macro_init(&m, &d), done);
-    ASIM_CHECK_GOTO(st, asim_opnd_alloc(&wo, Wr, p->wbit, 1, &m), done);
-    ASIM_CHECK_GOTO(st, asim_opnd_alloc(&xo, Xr, p->xbit, x_signed, &m), done);
+    ASIM_CHECK_GOTO(st, asim_opnd_alloc(&wo, Wr, p->wbit, 1, &m, isa), done);
+    ASIM_CHECK_GOTO(st, asim_opnd_alloc(&xo, Xr, p->xbit, x_signed, &m, isa), done);
   }
   if (prof) tp += asim_prof_now() - t0;
   for (int b = 0; b < B; b++)
@@ -138,7 +138,8 @@ static asim_status batched_product(float *y, const float *wsrc, const float *xsr
         double tb = prof ? asim_prof_now() : 0;
         asim_noise_addr na = {key, sample0 + b, Xr, (int64_t)h * yn, ps, os};
         int64_t fb = 0;
-        ASIM_CHECK_GOTO(st, asim_engine_run(yy, ps, os, &m, &wo, &xo, &na, asim_exec_threads(ex), isa, &fb), done);
+        const asim_out ao = asim_out_rows(yy, ps, os, Xr);
+        ASIM_CHECK_GOTO(st, asim_engine_run(&ao, &m, &wo, &xo, &na, asim_exec_threads(ex), isa, &fb), done);
         if (prof) {
           tp += tb - ta, tk += asim_prof_now() - tb;
           fb_total += fb;

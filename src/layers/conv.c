@@ -27,33 +27,19 @@ void asim_im2col32(void *cols_, const void *x_, int C, int H, int W, int k, int 
 }
 
 /* ---- Simulation: operands in the engine's load layout ---------------------------------------
- * A macro load holds Gn = min(G, C − n·G) input channels, k² rows each. The rows of a load are
- * placed tap-major (row (u·k + v)·Gn + g for channel n·G + g): the counts and sums of a load do
- * not depend on the order of its rows, and with channel-last codes every tap of every output
- * position is one contiguous copy. Channels from n_loads·G on are ASiM's dropped channels. */
-
-static inline int64_t load_channels(int64_t n, int64_t G, int64_t C) { return C - n * G < G ? C - n * G : G; }
-
-/* Where weight row k = c·k² + tap goes (or -1: dropped). */
-static void conv_kmap(int32_t *kmap, int64_t C, int64_t kk, int64_t G, int64_t nl, int64_t lp) {
-  for (int64_t c = 0; c < C; c++)
-    for (int64_t t = 0; t < kk; t++) {
-      int64_t n = c / G, g = c % G;
-      kmap[c * kk + t] = n < nl ? (int32_t)(n * lp + t * load_channels(n, G, C) + g) : -1;
-    }
-}
+ * Loads are laid out tap-major (asim_conv_layout in cim/kernels.h): with channel-last codes every
+ * tap of an output position is one contiguous copy of Gn channels. */
 
 /* One sample's codes channel-last: img[(y·W + x)·Cs + c] for the Cs = min(C, nl·G) simulated
  * channels, as int16 codes or bf16; with S (non-NULL) the per-pixel, per-load sums of
  * a(x) = x ≥ 0 ? x : 2^(xbit−1) for the exactness bound of the lossless path. */
-static void codes_nhwc(uint16_t *img, int64_t *S, const int32_t *xq, int64_t C, int64_t HW, int64_t Cs, int64_t G,
-                       int64_t nl, int bf16, int bits, int is_signed) {
+static void codes_nhwc(uint16_t *img, int64_t *S, const int32_t *xq, int64_t HW, int64_t Cs, int64_t G, int64_t nl,
+                       int bf16, int bits, int is_signed) {
   const int64_t neg = (int64_t)1 << (bits - 1);
   static uint16_t bf[513]; /* bf16 of -256..256 (codes of the bf16 path) */
   if (bf16 && !bf[0])
     for (int v = -256; v <= 256; v++) bf[v + 256] = asim_bf16_of(v);
   if (S) memset(S, 0, sizeof(int64_t) * (size_t)(HW * nl));
-  (void)C;
   for (int64_t i0 = 0; i0 < HW; i0 += 64) { /* blocks of 64 pixels: the transpose stays in L1 */
     const int64_t i1 = i0 + 64 < HW ? i0 + 64 : HW;
     for (int64_t c = 0; c < Cs; c++) {
@@ -74,15 +60,15 @@ static void codes_nhwc(uint16_t *img, int64_t *S, const int32_t *xq, int64_t C, 
   }
 }
 
-/* im2col of one sample into rows [row0, row0 + Ho·Wo) of dst (codes or xbf), and their bounds. */
-static void im2col_loads(uint16_t *dst, int64_t *ebound, int64_t wmax, const uint16_t *img, const int64_t *S,
-                         int64_t row0, int64_t kp, int64_t lp, int64_t nl, int64_t C, int64_t Cs, int64_t G, int H,
-                         int W, int k, int stride, int pad) {
+/* im2col of one sample into rows row0.. of dst (16-bit codes/bf16, or 8-bit codes when d8), and
+ * their bounds. */
+static void im2col_loads(void *dst, int d8, int64_t *ebound, int64_t wmax, const uint16_t *img, const int64_t *S,
+                         int64_t row0, int64_t kp, int64_t lp, int64_t nl, const asim_conv_layout *cl, int64_t Cs,
+                         int H, int W, int k, int stride, int pad) {
   const int Ho = asim_conv_out_size(H, k, stride, pad), Wo = asim_conv_out_size(W, k, stride, pad);
   for (int oy = 0; oy < Ho; oy++)
     for (int ox = 0; ox < Wo; ox++) {
       const int64_t row = row0 + (int64_t)oy * Wo + ox;
-      uint16_t *d = dst + row * kp;
       int64_t *E = ebound ? ebound + row * nl : NULL;
       if (E) memset(E, 0, sizeof(int64_t) * (size_t)nl);
       for (int u = 0; u < k; u++) {
@@ -92,16 +78,23 @@ static void im2col_loads(uint16_t *dst, int64_t *ebound, int64_t wmax, const uin
           const int in = iy >= 0 && iy < H && ix >= 0 && ix < W;
           const uint16_t *px = img + ((int64_t)iy * W + ix) * Cs;
           for (int64_t n = 0; n < nl; n++) { /* short copies: inline loops beat memcpy calls */
-            const int64_t Gn = load_channels(n, G, C);
-            uint16_t *q = d + n * lp + tap * Gn;
-            if (in) {
-              const uint16_t *src = px + n * G;
-              for (int64_t j = 0; j < Gn; j++) q[j] = src[j];
+            const int64_t Gn = asim_conv_load_channels(cl, n), off = row * kp + n * lp + tap * Gn;
+            const uint16_t *src = px + n * cl->G;
+            if (d8) {
+              uint8_t *q = (uint8_t *)dst + off;
+              if (in)
+                for (int64_t j = 0; j < Gn; j++) q[j] = (uint8_t)src[j];
+              else
+                for (int64_t j = 0; j < Gn; j++) q[j] = 0;
             } else {
-              for (int64_t j = 0; j < Gn; j++) q[j] = 0;
+              uint16_t *q = (uint16_t *)dst + off;
+              if (in)
+                for (int64_t j = 0; j < Gn; j++) q[j] = src[j];
+              else
+                for (int64_t j = 0; j < Gn; j++) q[j] = 0;
             }
           }
-          if (ebound && in)
+          if (E && in)
             for (int64_t n = 0; n < nl; n++) E[n] += S[((int64_t)iy * W + ix) * nl + n];
         }
       }
@@ -183,10 +176,8 @@ asim_status asim_conv2d_forward(float *out, const float *in, int B, int H, int W
   int32_t *xq = NULL, *wq = NULL;
   float *cols = NULL, *wf = NULL, *xf = NULL, *sx = NULL;
   asim_opnd X;
-  int32_t *kmap = NULL;
   uint16_t *img = NULL;
   int64_t *S = NULL;
-  float *scratch = NULL;
   asim_wcache wlocal, *wc = c->cache ? c->cache : &wlocal;
   memset(&X, 0, sizeof X);
   memset(&wlocal, 0, sizeof wlocal);
@@ -245,66 +236,53 @@ asim_status asim_conv2d_forward(float *out, const float *in, int B, int H, int W
   }
 
   /* Simulation: the macro model over ASiM's channel-group loads, weights from the cache; samples
-   * in chunks of a few MB of operand per engine call, outputs (rows × O) transposed back to NCHW
-   * while dequantising */
+   * in chunks of a few MB of operand per engine call, each sample's rows padded to whole 16-row
+   * blocks; results land in NCHW and are dequantised in place */
   {
     const int prof = asim_prof_on();
     double t[4] = {prof ? asim_prof_now() : 0, 0, 0, 0}, conv = 0;
     int64_t fb_total = 0;
     const int64_t G = map.channels_per_load, nl = map.loads, kk = (int64_t)k * k, HWi = (int64_t)H * W;
-    const int64_t Cs = nl * G < C ? nl * G : C;
+    const int64_t Cs = nl * G < C ? nl * G : C, Ppad = (P + ASIM_RB - 1) / ASIM_RB * ASIM_RB;
+    const asim_conv_layout cl = {C, kk, G};
     asim_macro_desc d = asim_cim_macro_desc(p, p->wbit, p->xbit, sa, p->act_enc, K, G * kk, nl);
     const asim_isa isa = asim_isa_active();
     const asim_macro *mp;
     const asim_opnd *Wp;
     float sws;
-    const int64_t lp = (d.load_rows + 31) / 32 * 32, kp = nl * lp;
-    ASIM_CHECK_GOTO(st, ASIM_ALLOC(kmap, (size_t)K), done);
-    conv_kmap(kmap, C, kk, G, nl, lp);
-    ASIM_CHECK_GOTO(st, asim_wcache_get_map(wc, weight, O, K, &d, isa, kmap, 1, &mp, &Wp, &sws), done);
-    int64_t chunk = ((int64_t)4 << 20) / (P * kp * 2);
+    ASIM_CHECK_GOTO(st, asim_wcache_get_conv(wc, weight, O, &cl, &d, isa, &mp, &Wp, &sws), done);
+    const int64_t lp = Wp->lp, kp = Wp->kp;
+    int64_t chunk = ((int64_t)4 << 20) / (Ppad * kp * 2);
     chunk = chunk < 1 ? 1 : (chunk > B ? B : chunk);
-    ASIM_CHECK_GOTO(st, asim_opnd_alloc(&X, chunk * P, p->xbit, sa, mp), done);
+    ASIM_CHECK_GOTO(st, asim_opnd_alloc(&X, chunk * Ppad, p->xbit, sa, mp, isa), done);
     int gk;
     ASIM_CHECK_GOTO(st, asim_opnd_reserve_x(&X, mp, isa, &gk), done);
     ASIM_CHECK_GOTO(st, ASIM_ALLOC(img, (size_t)(HWi * Cs)), done);
     if (gk) ASIM_CHECK_GOTO(st, ASIM_ALLOC(S, (size_t)(HWi * nl)), done);
-    ASIM_CHECK_GOTO(st, ASIM_ALLOC(scratch, (size_t)(chunk * P * O)), done);
     const int64_t wmax = ((int64_t)1 << p->wbit) - 1;
-    uint16_t *dst = gk == 2 ? X.xbf : (uint16_t *)X.codes;
+    void *dst = gk == ASIM_GEMM_BF16 || gk == ASIM_GEMM_I8 ? X.xg : (void *)X.codes;
     if (prof) t[1] = asim_prof_now();
     for (int64_t b0 = 0; b0 < B; b0 += chunk) {
       const int64_t nb = B - b0 < chunk ? B - b0 : chunk;
       double ta = prof ? asim_prof_now() : 0;
-      asim_opnd_set_nrows(&X, nb * P);
+      asim_opnd_set_nrows(&X, nb * Ppad);
       for (int64_t b = 0; b < nb; b++) {
         asim_quantize(xq, in + (b0 + b) * in_n, in_n, sx[b0 + b], p->xbit, sa);
-        codes_nhwc(img, gk ? S : NULL, xq, C, HWi, Cs, G, nl, gk == 2, p->xbit, sa);
-        im2col_loads(dst, gk ? X.ebound : NULL, wmax, img, S, b * P, kp, lp, nl, C, Cs, G, H, W, k, c->stride, c->pad);
+        codes_nhwc(img, gk ? S : NULL, xq, HWi, Cs, G, nl, gk == ASIM_GEMM_BF16, p->xbit, sa);
+        im2col_loads(dst, gk == ASIM_GEMM_I8, gk ? X.ebound : NULL, wmax, img, S, b * Ppad, kp, lp, nl, &cl, Cs, H,
+                     W, k, c->stride, c->pad);
       }
       if (!gk) asim_opnd_pack_x(&X, isa);
       double tb = prof ? asim_prof_now() : 0;
-      asim_noise_addr na = {key, sample0 + b0, P, 0, 1, P};
+      asim_noise_addr na = {key, sample0 + b0, Ppad, 0, 1, P};
+      const asim_out ao = {out + b0 * out_n, 1, P, Ppad, P, out_n};
       int64_t fb = 0;
-      ASIM_CHECK_GOTO(st, asim_engine_run(scratch, O, 1, mp, Wp, &X, &na, asim_exec_threads(ex), isa, &fb), done);
+      ASIM_CHECK_GOTO(st, asim_engine_run(&ao, mp, Wp, &X, &na, asim_exec_threads(ex), isa, &fb), done);
       double tc = prof ? asim_prof_now() : 0;
       for (int64_t b = 0; b < nb; b++) {
-        /* dequantisation fl(fl(acc·fl(s_w·s_x))/D), then the bias, along the rows; then (P, O) -> (O, P) */
-        const float s = sws * sx[b0 + b];
-        float *y = out + (b0 + b) * out_n, *a = scratch + b * P * O;
-        for (int64_t q = 0; q < P; q++) {
-          float *aq = a + q * O;
-          if (bias)
-            for (int64_t o = 0; o < O; o++) aq[o] = (aq[o] * s) / D + bias[o];
-          else
-            for (int64_t o = 0; o < O; o++) aq[o] = (aq[o] * s) / D;
-        }
-        for (int64_t q0 = 0; q0 < P; q0 += 16)
-          for (int64_t o0 = 0; o0 < O; o0 += 16) {
-            const int64_t q1 = q0 + 16 < P ? q0 + 16 : P, o1 = o0 + 16 < O ? o0 + 16 : O;
-            for (int64_t o = o0; o < o1; o++)
-              for (int64_t q = q0; q < q1; q++) y[o * P + q] = a[q * O + o];
-          }
+        float *y = out + (b0 + b) * out_n;
+        asim_dequantize(y, out_n, sws, sx[b0 + b], D);
+        if (bias) add_bias(y, bias, O, P);
       }
       if (prof) {
         t[1] += tb - ta, t[2] += tc - tb, t[3] += asim_prof_now() - tc;
@@ -314,16 +292,13 @@ asim_status asim_conv2d_forward(float *out, const float *in, int B, int H, int W
     }
     if (prof) {
       double t4[4] = {0, t[1] - t[0], t[1] - t[0] + t[2], t[1] - t[0] + t[2] + t[3]};
-      int64_t used = nl * G < C ? nl * G : C;
-      asim_prof_record(c->layer_id, "conv", t4, (double)B * P * O * used * kk, conv, (double)fb_total);
+      asim_prof_record(c->layer_id, "conv", t4, (double)B * P * O * Cs * kk, conv, (double)fb_total);
     }
   }
 done:
   asim_opnd_free(&X);
-  free(kmap);
   free(img);
   free(S);
-  free(scratch);
   if (wc == &wlocal) asim_wcache_clear(&wlocal);
   free(xq);
   free(wq);

@@ -94,13 +94,14 @@ asim_status asim_linear_forward(float *out, const float *in, int B, int T, const
     const asim_macro *mp;
     const asim_opnd *Wp;
     ASIM_CHECK_GOTO(st, asim_wcache_get(wc, weight, O, K, &d, isa, &mp, &Wp, &sw), done);
-    ASIM_CHECK_GOTO(st, asim_opnd_alloc(&X, (int64_t)B * T, p->xbit, sa, mp), done);
+    ASIM_CHECK_GOTO(st, asim_opnd_alloc(&X, (int64_t)B * T, p->xbit, sa, mp, isa), done);
     asim_opnd_set_rows(&X, xq, K, K, p->nrow);
     ASIM_CHECK_GOTO(st, asim_opnd_prepare_x(&X, mp, isa), done);
     if (prof) t[1] = asim_prof_now();
     asim_noise_addr na = {key, sample0, T, 0, O, 1};
     int64_t fb = 0;
-    ASIM_CHECK_GOTO(st, asim_engine_run(out, O, 1, mp, Wp, &X, &na, asim_exec_threads(ex), isa, &fb), done);
+    const asim_out ao = asim_out_rows(out, O, 1, (int64_t)B * T);
+    ASIM_CHECK_GOTO(st, asim_engine_run(&ao, mp, Wp, &X, &na, asim_exec_threads(ex), isa, &fb), done);
     if (prof) {
       t[2] = t[3] = asim_prof_now();
       asim_prof_record(l->layer_id, "linear", t, (double)B * T * O * K,

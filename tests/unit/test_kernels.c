@@ -65,18 +65,20 @@ static asim_status engine_product(float *acc, int64_t ps, int64_t os, const asim
   asim_opnd W, X;
   memset(&X, 0, sizeof X);
   asim_status st = ASIM_OK;
-  ASIM_CHECK_GOTO(st, asim_opnd_alloc(&W, O, m->d.wbit, 1, m), done);
-  ASIM_CHECK_GOTO(st, asim_opnd_alloc(&X, P, m->d.xbit, m->d.x_signed, m), done);
+  ASIM_CHECK_GOTO(st, asim_opnd_alloc(&W, O, m->d.wbit, 1, m, isa), done);
+  ASIM_CHECK_GOTO(st, asim_opnd_alloc(&X, P, m->d.xbit, m->d.x_signed, m, isa), done);
   asim_opnd_set_rows(&W, wq, m->d.K, m->d.K, m->d.load_rows);
   asim_opnd_set_rows(&X, xq, m->d.K, m->d.K, m->d.load_rows);
   ASIM_CHECK_GOTO(st, asim_opnd_prepare_w(&W, m, isa, 0), done);
   if (force_cycles) { /* planes only: the cycle kernel decides every element */
     ASIM_CHECK_GOTO(st, ASIM_ALLOC(X.planes, (size_t)(X.rpad * X.nl * X.bits * X.wpl)), done);
     asim_kernels(isa).pack(&X, 0, X.rpad / ASIM_RB);
+    X.gemm = ASIM_GEMM_NONE;
   } else {
     ASIM_CHECK_GOTO(st, asim_opnd_prepare_x(&X, m, isa), done);
   }
-  ASIM_CHECK_GOTO(st, asim_engine_run(acc, ps, os, m, &W, &X, na, threads, isa, fb), done);
+  const asim_out out = asim_out_rows(acc, ps, os, P);
+  ASIM_CHECK_GOTO(st, asim_engine_run(&out, m, &W, &X, na, threads, isa, fb), done);
 done:
   asim_opnd_free(&W);
   asim_opnd_free(&X);
@@ -468,12 +470,13 @@ static void kernel_sets_are_named_and_checked(void) {
   CU_ASSERT_OK(asim_macro_init(&m, &d));
   CU_ASSERT_OK(asim_macro_init(&m2, &e));
   asim_opnd W, X;
-  CU_ASSERT_OK(asim_opnd_alloc(&W, 3, 4, 1, &m));
-  CU_ASSERT_OK(asim_opnd_alloc(&X, 3, 5, 0, &m2));
+  CU_ASSERT_OK(asim_opnd_alloc(&W, 3, 4, 1, &m, ASIM_ISA_SCALAR));
+  CU_ASSERT_OK(asim_opnd_alloc(&X, 3, 5, 0, &m2, ASIM_ISA_SCALAR));
   CU_ASSERT_OK(asim_opnd_prepare_w(&W, &m, ASIM_ISA_SCALAR, 0));
   CU_ASSERT_OK(asim_opnd_prepare_x(&X, &m2, ASIM_ISA_SCALAR));
   float acc[9];
-  CU_ASSERT_EQUAL(asim_engine_run(acc, 1, 3, &m, &W, &X, NULL, 1, ASIM_ISA_SCALAR, NULL), ASIM_ESHAPE);
+  const asim_out out = asim_out_rows(acc, 1, 3, 3);
+  CU_ASSERT_EQUAL(asim_engine_run(&out, &m, &W, &X, NULL, 1, ASIM_ISA_SCALAR, NULL), ASIM_ESHAPE);
   asim_error_clear();
   asim_opnd_free(&W), asim_opnd_free(&X);
   asim_macro_free(&m), asim_macro_free(&m2);
