@@ -48,11 +48,25 @@ asim_status asim_engine_run(const asim_out *out, const asim_macro *m, const asim
 
   /* Lossless: one integer product per load, checked; rows that fail go through the cycles. */
   asim_status st = ASIM_OK;
-  uint8_t *fail = NULL;
+  uint8_t *fail = NULL, *safe = NULL;
   int64_t *bad = NULL;
   ASIM_CHECK_GOTO(st, ASIM_ALLOC(fail, (size_t)X->rpad), done);
+  ASIM_CHECK_GOTO(st, ASIM_ALLOC(safe, (size_t)X->rpad), done);
   {
-    const asim_gargs ga = {W, X, *out, fail};
+    /* Rows whose every running sum is bounded without the per-load sums: |R_<n| <= amax·Σ_<n |x_k|
+     * <= amax·Σ_<n E/wmax (a_k >= |x_k|), so amax·Σ_<n E/wmax + E_n <= 2^24 for all n suffices. */
+    const int64_t wmax = ((int64_t)1 << m->d.wbit) - 1, lim = (int64_t)1 << 24;
+    for (int64_t r = 0; r < X->rpad; r++) {
+      const int64_t *E = X->ebound + r * X->nl;
+      int64_t cum = 0;
+      int ok = 1;
+      for (int64_t n = 0; n < X->nl && ok; n++) {
+        ok = (int64_t)W->amax * cum + E[n] <= lim;
+        cum += E[n] / wmax;
+      }
+      safe[r] = (uint8_t)ok;
+    }
+    const asim_gargs ga = {W, X, *out, fail, safe};
     const asim_gemm_fn gf = g == ASIM_GEMM_I16 ? k.gemm : k.gemm_amx;
     const int64_t nob = W->rpad / ASIM_RB, PB = 2, OB = 4; /* item: 32 rows × 64 weight rows */
     const int64_t npi = (nblocks + PB - 1) / PB, noi = (nob + OB - 1) / OB, items = npi * noi;
@@ -96,6 +110,7 @@ asim_status asim_engine_run(const asim_out *out, const asim_macro *m, const asim
   }
 done:
   free(fail);
+  free(safe);
   free(bad);
   return st;
 }

@@ -20,30 +20,6 @@ typedef struct {
 
 #define LIMIT (1 << 24)
 
-/* 16x16 transpose of 32-bit lanes */
-static inline void transpose16(__m512 r[16]) {
-  __m512 t[16];
-  for (int i = 0; i < 8; i++) {
-    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-  }
-  for (int i = 0; i < 4; i++)
-    for (int j = 0; j < 2; j++) { /* columns 2j, 2j+1 of rows 4i..4i+3 in each 128-bit lane */
-      __m512d a = _mm512_castps_pd(t[4 * i + j]), b = _mm512_castps_pd(t[4 * i + j + 2]);
-      r[4 * i + 2 * j] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
-      r[4 * i + 2 * j + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
-    }
-  for (int i = 0; i < 2; i++)
-    for (int j = 0; j < 4; j++) {
-      t[8 * i + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + j + 4], 0x88);
-      t[8 * i + j + 4] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + j + 4], 0xdd);
-    }
-  for (int j = 0; j < 8; j++) {
-    r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
-    r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd);
-  }
-}
-
 /* Writes one 16×16 block (rows: activation rows p0.., columns: weight rows o0..) of results. */
 static void store_block(const asim_gargs *g, int64_t pblock, int64_t o0, int32_t R[16][16], const __mmask16 *bad) {
   const asim_opnd *W = g->W;
@@ -61,7 +37,7 @@ static void store_block(const asim_gargs *g, int64_t pblock, int64_t o0, int32_t
   } else if (g->out.ps == 1 && !anybad) { /* rows of activation rows: transpose */
     __m512 v[16];
     for (int r = 0; r < 16; r++) v[r] = _mm512_cvtepi32_ps(_mm512_load_si512(R[r]));
-    transpose16(v);
+    asim_transpose16(v);
     const __mmask16 pvalid = (__mmask16)((1u << nvp) - 1u);
     for (int o = 0; o < nvo; o++) _mm512_mask_storeu_ps(dst + o * g->out.os, pvalid, v[o]);
   } else {
@@ -91,10 +67,55 @@ void asim_gemm_amx(const asim_gargs *g, int64_t pb, int64_t nb, int64_t ob0, int
     asim_out_block(&g->out, X->rows, p, &nv0);
     if (tp == 2) asim_out_block(&g->out, X->rows, p + 1, &nv1);
     if (!nv0 && !nv1) continue; /* padding rows only */
+    int fast = 1; /* every row bounded up front: accumulate all loads in the tiles */
+    for (int r = 0; r < tp * ASIM_RB; r++) fast &= g->safe[p * ASIM_RB + r];
     for (int64_t ob = ob0; ob < ob1; ob += 2) {
       const int to = ob + 1 < ob1 ? 2 : 1;
       __mmask16 bad[4][ASIM_RB];
       memset(bad, 0, sizeof bad);
+      if (fast) {
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+        const char *xa = xg + p * ASIM_RB * kp * esz, *xb = xa + ASIM_RB * kp * esz;
+        const char *wa = wg + ob * kp * 16 * esz, *wb = wa + kp * 16 * esz;
+        for (int64_t n = 0; n < nl; n++)
+          for (int64_t k = 0; k < kt; k++) {
+            const int64_t ko = (n * lp + k * ktile) * esz;
+            _tile_loadd(4, xa + ko, kp * esz);
+            _tile_loadd(6, wa + ko * 16, 64);
+            if (to == 2) _tile_loadd(7, wb + ko * 16, 64);
+            if (tp == 2) _tile_loadd(5, xb + ko, kp * esz);
+            if (i8 && xs) {
+              _tile_dpbssd(0, 4, 6);
+              if (to == 2) _tile_dpbssd(1, 4, 7);
+              if (tp == 2) _tile_dpbssd(2, 5, 6);
+              if (tp == 2 && to == 2) _tile_dpbssd(3, 5, 7);
+            } else if (i8) {
+              _tile_dpbusd(0, 4, 6);
+              if (to == 2) _tile_dpbusd(1, 4, 7);
+              if (tp == 2) _tile_dpbusd(2, 5, 6);
+              if (tp == 2 && to == 2) _tile_dpbusd(3, 5, 7);
+            } else {
+              _tile_dpbf16ps(0, 4, 6);
+              if (to == 2) _tile_dpbf16ps(1, 4, 7);
+              if (tp == 2) _tile_dpbf16ps(2, 5, 6);
+              if (tp == 2 && to == 2) _tile_dpbf16ps(3, 5, 7);
+            }
+          }
+        _tile_stored(0, R[0], 64);
+        _tile_stored(1, R[1], 64);
+        _tile_stored(2, R[2], 64);
+        _tile_stored(3, R[3], 64);
+        if (!i8)
+          for (int a = 0; a < 4; a++)
+            for (int r = 0; r < ASIM_RB; r++)
+              _mm512_store_si512(R[a][r], _mm512_cvtps_epi32(_mm512_load_ps((const float *)R[a][r])));
+        for (int a = 0; a < tp; a++)
+          for (int b = 0; b < to; b++) store_block(g, p + a, (ob + b) * ASIM_RB, R[2 * a + b], bad[2 * a + b]);
+        continue;
+      }
       memset(R, 0, sizeof R);
       for (int64_t n = 0; n < nl; n++) {
         for (int a = 0; a < tp; a++)

@@ -33,6 +33,7 @@ typedef struct {
   void *xg;
   int64_t *ebound;
   int gemm;        /* GEMM data built: ASIM_GEMM_* */
+  int32_t amax;    /* weight-like: largest |code| */
   int codes_stale; /* activation-like: the layer wrote xg only (codes rebuilt from it on demand) */
 } asim_opnd;
 
@@ -153,6 +154,8 @@ typedef struct {
   const asim_opnd *W, *X;
   asim_out out;
   uint8_t *fail; /* [X->rpad] rows with an element that failed the check */
+  const uint8_t *safe; /* [X->rpad] rows whose every partial sum is bounded below 2^24 without
+                          looking at the weights beyond their largest |code|: no per-load check */
 } asim_gargs;
 
 /* Planes of row blocks [rb0, rb1) from the codes. */
@@ -217,6 +220,34 @@ static inline float asim_convert_lane(const asim_kargs *a, const asim_cycle *cy,
   if (cy->table) return cy->table[M];
   return asim_adc((float)M, cy->R, m->A, m->d.nrow, 0, 0.0f, 0.0f, 0.0f, 0.0f);
 }
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+/* 16x16 transpose of 32-bit lanes */
+static inline void asim_transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; i++) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; i++)
+    for (int j = 0; j < 2; j++) { /* columns 2j, 2j+1 of rows 4i..4i+3 in each 128-bit lane */
+      __m512d a = _mm512_castps_pd(t[4 * i + j]), b = _mm512_castps_pd(t[4 * i + j + 2]);
+      r[4 * i + 2 * j] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+      r[4 * i + 2 * j + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+    }
+  for (int i = 0; i < 2; i++)
+    for (int j = 0; j < 4; j++) {
+      t[8 * i + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + j + 4], 0x88);
+      t[8 * i + j + 4] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + j + 4], 0xdd);
+    }
+  for (int j = 0; j < 8; j++) {
+    r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
+    r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd);
+  }
+}
+
+#endif
 
 #define ASIM_PHILOX_M0 0xD2511F53u
 #define ASIM_PHILOX_M1 0xCD9E8D57u

@@ -90,6 +90,11 @@ static asim_status ensure_planes(asim_opnd *o) {
 
 asim_status asim_opnd_prepare_w(asim_opnd *o, const asim_macro *m, asim_isa isa, int keep_codes) {
   asim_kfns k = asim_kernels(isa);
+  o->amax = 0;
+  for (int64_t i = 0; i < o->rpad * o->kp; i++) {
+    int32_t v = o->codes[i] < 0 ? -o->codes[i] : o->codes[i];
+    if (v > o->amax) o->amax = v;
+  }
   ASIM_CHECK(ensure_planes(o));
   k.pack(o, 0, o->rpad / ASIM_RB);
   int g = asim_gemm_kind(m, isa);

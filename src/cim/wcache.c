@@ -38,17 +38,17 @@ size_t asim_wcache_bytes(const asim_wcache *c) {
 
 int64_t asim_wcache_builds(const asim_wcache *c) { return c ? c->builds : 0; }
 
-/* Fletcher-style sums over the 32-bit words in 8 lanes (vectorises; any single changed word and
- * almost every other edit changes it — asim_wcache_invalidate covers the rest). */
+/* Fletcher-style sums over the 32-bit words in 16 lanes (vectorises; any single changed word
+ * and almost every other edit changes it — asim_wcache_invalidate covers the rest). */
 static uint64_t checksum(const float *w, int64_t n) {
   const uint32_t *u = (const uint32_t *)w;
-  uint64_t a[8] = {0}, b[8] = {0};
+  uint32_t a[16] = {0}, b[16] = {0};
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int l = 0; l < 8; l++) a[l] += u[i + l], b[l] += a[l];
+  for (; i + 16 <= n; i += 16)
+    for (int l = 0; l < 16; l++) a[l] += u[i + l], b[l] += a[l];
   for (; i < n; i++) a[0] += u[i], b[0] += a[0];
   uint64_t h = (uint64_t)n * 0x9E3779B97F4A7C15ull;
-  for (int l = 0; l < 8; l++) {
+  for (int l = 0; l < 16; l++) {
     h = (h ^ a[l]) * 0xff51afd7ed558ccdull;
     h = (h ^ b[l] ^ (h >> 29)) * 0xc4ceb9fe1a85ec53ull;
   }

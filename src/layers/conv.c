@@ -30,39 +30,86 @@ void asim_im2col32(void *cols_, const void *x_, int C, int H, int W, int k, int 
  * Loads are laid out tap-major (asim_conv_layout in cim/kernels.h): with channel-last codes every
  * tap of an output position is one contiguous copy of Gn channels. */
 
+/* Element types of the channel-last image and the operand rows: 8-bit codes (int8 AMX path),
+ * 16-bit codes, or bf16 (bf16 AMX path). */
+enum { EL_I16 = 0, EL_I8 = 1, EL_BF16 = 2 };
+
+static inline uint16_t el16(int32_t v, int el) { return el == EL_BF16 ? asim_bf16_of(v) : (uint16_t)(int16_t)v; }
+
 /* One sample's codes channel-last: img[(y·W + x)·Cs + c] for the Cs = min(C, nl·G) simulated
- * channels, as int16 codes or bf16; with S (non-NULL) the per-pixel, per-load sums of
- * a(x) = x ≥ 0 ? x : 2^(xbit−1) for the exactness bound of the lossless path. */
-static void codes_nhwc(uint16_t *img, int64_t *S, const int32_t *xq, int64_t HW, int64_t Cs, int64_t G, int64_t nl,
-                       int bf16, int bits, int is_signed) {
-  const int64_t neg = (int64_t)1 << (bits - 1);
-  static uint16_t bf[513]; /* bf16 of -256..256 (codes of the bf16 path) */
-  if (bf16 && !bf[0])
-    for (int v = -256; v <= 256; v++) bf[v + 256] = asim_bf16_of(v);
-  if (S) memset(S, 0, sizeof(int64_t) * (size_t)(HW * nl));
-  for (int64_t i0 = 0; i0 < HW; i0 += 64) { /* blocks of 64 pixels: the transpose stays in L1 */
-    const int64_t i1 = i0 + 64 < HW ? i0 + 64 : HW;
-    for (int64_t c = 0; c < Cs; c++) {
-      const int32_t *src = xq + c * HW;
-      uint16_t *dst = img + c;
-      if (bf16)
-        for (int64_t i = i0; i < i1; i++) dst[i * Cs] = bf[src[i] + 256];
-      else
-        for (int64_t i = i0; i < i1; i++) dst[i * Cs] = (uint16_t)(int16_t)src[i];
-      if (S) {
-        int64_t *Sc = S + c / G;
-        if (is_signed)
-          for (int64_t i = i0; i < i1; i++) Sc[i * nl] += src[i] >= 0 ? src[i] : neg;
-        else
-          for (int64_t i = i0; i < i1; i++) Sc[i * nl] += src[i];
+ * channels, in element type el. */
+static void codes_nhwc(void *img, const int32_t *xq, int64_t HW, int64_t Cs, int el) {
+  uint8_t *i8 = img;
+  uint16_t *i16 = img;
+  int64_t i0 = 0, c0 = 0;
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+  /* 16 channels × 16 pixels through registers */
+  for (; i0 + 16 <= HW; i0 += 16)
+    for (c0 = 0; c0 + 16 <= Cs; c0 += 16) {
+      __m512 r[16];
+      for (int j = 0; j < 16; j++) r[j] = _mm512_castsi512_ps(_mm512_loadu_si512(xq + (c0 + j) * HW + i0));
+      asim_transpose16(r);
+      for (int j = 0; j < 16; j++) {
+        __m512i v = _mm512_castps_si512(r[j]);
+        const int64_t o = (i0 + j) * Cs + c0;
+        if (el == EL_I8) _mm_storeu_si128((__m128i *)(i8 + o), _mm512_cvtepi32_epi8(v));
+        else if (el == EL_I16) _mm256_storeu_si256((__m256i *)(i16 + o), _mm512_cvtepi32_epi16(v));
+        else /* bf16: the float's top half (exact for these small integers) */
+          _mm256_storeu_si256((__m256i *)(i16 + o),
+                              _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(_mm512_cvtepi32_ps(v)), 16)));
       }
     }
+  /* the channels past the last multiple of 16, for those pixels */
+  for (int64_t c = Cs / 16 * 16; c < Cs; c++)
+    for (int64_t i = 0; i < i0; i++) {
+      if (el == EL_I8) i8[i * Cs + c] = (uint8_t)xq[c * HW + i];
+      else i16[i * Cs + c] = el16(xq[c * HW + i], el);
+    }
+#endif
+  for (int64_t i = i0; i < HW; i++) /* the remaining pixels */
+    for (int64_t c = 0; c < Cs; c++) {
+      if (el == EL_I8) i8[i * Cs + c] = (uint8_t)xq[c * HW + i];
+      else i16[i * Cs + c] = el16(xq[c * HW + i], el);
+    }
+  (void)c0;
+}
+
+/* Per-pixel, per-load sums of a(x) = x ≥ 0 ? x : 2^(xbit−1) (the lossless path's bound), from
+ * the int32 codes. */
+static void load_sums(int64_t *S, const int32_t *xq, int64_t HW, int64_t Cs, int64_t G, int64_t nl, int bits,
+                      int is_signed) {
+  const int32_t neg = (int32_t)1 << (bits - 1);
+  memset(S, 0, sizeof(int64_t) * (size_t)(HW * nl));
+  for (int64_t c = 0; c < Cs; c++) {
+    const int32_t *src = xq + c * HW;
+    int64_t *Sc = S + c / G;
+    if (is_signed)
+      for (int64_t i = 0; i < HW; i++) Sc[i * nl] += src[i] >= 0 ? src[i] : neg;
+    else
+      for (int64_t i = 0; i < HW; i++) Sc[i * nl] += src[i];
   }
 }
 
-/* im2col of one sample into rows row0.. of dst (16-bit codes/bf16, or 8-bit codes when d8), and
- * their bounds. */
-static void im2col_loads(void *dst, int d8, int64_t *ebound, int64_t wmax, const uint16_t *img, const int64_t *S,
+/* dst[0..n) = src[0..n) (or zeros), n elements of esz bytes. */
+static inline void copy_el(void *dst, const void *src, int64_t n, int esz) {
+  int64_t bytes = n * esz;
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+  char *d = dst;
+  const char *s = src;
+  for (; bytes >= 64; bytes -= 64, d += 64, s = s ? s + 64 : s)
+    _mm512_storeu_si512(d, s ? _mm512_loadu_si512(s) : _mm512_setzero_si512());
+  if (bytes) {
+    const __mmask64 k = ((__mmask64)1 << bytes) - 1;
+    _mm512_mask_storeu_epi8(d, k, s ? _mm512_maskz_loadu_epi8(k, s) : _mm512_setzero_si512());
+  }
+#else
+  if (src) memcpy(dst, src, (size_t)bytes);
+  else memset(dst, 0, (size_t)bytes);
+#endif
+}
+
+/* im2col of one sample into rows row0.. of dst (element size esz), and their bounds. */
+static void im2col_loads(void *dst, int esz, int64_t *ebound, int64_t wmax, const void *img, const int64_t *S,
                          int64_t row0, int64_t kp, int64_t lp, int64_t nl, const asim_conv_layout *cl, int64_t Cs,
                          int H, int W, int k, int stride, int pad) {
   const int Ho = asim_conv_out_size(H, k, stride, pad), Wo = asim_conv_out_size(W, k, stride, pad);
@@ -76,23 +123,10 @@ static void im2col_loads(void *dst, int d8, int64_t *ebound, int64_t wmax, const
         for (int v = 0; v < k; v++) {
           const int ix = ox * stride - pad + v, tap = u * k + v;
           const int in = iy >= 0 && iy < H && ix >= 0 && ix < W;
-          const uint16_t *px = img + ((int64_t)iy * W + ix) * Cs;
-          for (int64_t n = 0; n < nl; n++) { /* short copies: inline loops beat memcpy calls */
-            const int64_t Gn = asim_conv_load_channels(cl, n), off = row * kp + n * lp + tap * Gn;
-            const uint16_t *src = px + n * cl->G;
-            if (d8) {
-              uint8_t *q = (uint8_t *)dst + off;
-              if (in)
-                for (int64_t j = 0; j < Gn; j++) q[j] = (uint8_t)src[j];
-              else
-                for (int64_t j = 0; j < Gn; j++) q[j] = 0;
-            } else {
-              uint16_t *q = (uint16_t *)dst + off;
-              if (in)
-                for (int64_t j = 0; j < Gn; j++) q[j] = src[j];
-              else
-                for (int64_t j = 0; j < Gn; j++) q[j] = 0;
-            }
+          const char *px = (const char *)img + ((int64_t)iy * W + ix) * Cs * esz;
+          for (int64_t n = 0; n < nl; n++) {
+            const int64_t Gn = asim_conv_load_channels(cl, n);
+            copy_el((char *)dst + (row * kp + n * lp + tap * Gn) * esz, in ? px + n * cl->G * esz : NULL, Gn, esz);
           }
           if (E && in)
             for (int64_t n = 0; n < nl; n++) E[n] += S[((int64_t)iy * W + ix) * nl + n];
@@ -176,7 +210,7 @@ asim_status asim_conv2d_forward(float *out, const float *in, int B, int H, int W
   int32_t *xq = NULL, *wq = NULL;
   float *cols = NULL, *wf = NULL, *xf = NULL, *sx = NULL;
   asim_opnd X;
-  uint16_t *img = NULL;
+  void *img = NULL;
   int64_t *S = NULL;
   asim_wcache wlocal, *wc = c->cache ? c->cache : &wlocal;
   memset(&X, 0, sizeof X);
@@ -257,7 +291,8 @@ asim_status asim_conv2d_forward(float *out, const float *in, int B, int H, int W
     ASIM_CHECK_GOTO(st, asim_opnd_alloc(&X, chunk * Ppad, p->xbit, sa, mp, isa), done);
     int gk;
     ASIM_CHECK_GOTO(st, asim_opnd_reserve_x(&X, mp, isa, &gk), done);
-    ASIM_CHECK_GOTO(st, ASIM_ALLOC(img, (size_t)(HWi * Cs)), done);
+    const int el = gk == ASIM_GEMM_I8 ? EL_I8 : gk == ASIM_GEMM_BF16 ? EL_BF16 : EL_I16, esz = el == EL_I8 ? 1 : 2;
+    ASIM_CHECK_GOTO(st, asim_calloc(&img, (size_t)(HWi * Cs), (size_t)esz), done);
     if (gk) ASIM_CHECK_GOTO(st, ASIM_ALLOC(S, (size_t)(HWi * nl)), done);
     const int64_t wmax = ((int64_t)1 << p->wbit) - 1;
     void *dst = gk == ASIM_GEMM_BF16 || gk == ASIM_GEMM_I8 ? X.xg : (void *)X.codes;
@@ -268,9 +303,10 @@ asim_status asim_conv2d_forward(float *out, const float *in, int B, int H, int W
       asim_opnd_set_nrows(&X, nb * Ppad);
       for (int64_t b = 0; b < nb; b++) {
         asim_quantize(xq, in + (b0 + b) * in_n, in_n, sx[b0 + b], p->xbit, sa);
-        codes_nhwc(img, gk ? S : NULL, xq, HWi, Cs, G, nl, gk == ASIM_GEMM_BF16, p->xbit, sa);
-        im2col_loads(dst, gk == ASIM_GEMM_I8, gk ? X.ebound : NULL, wmax, img, S, b * Ppad, kp, lp, nl, &cl, Cs, H,
-                     W, k, c->stride, c->pad);
+        codes_nhwc(img, xq, HWi, Cs, el);
+        if (gk) load_sums(S, xq, HWi, Cs, G, nl, p->xbit, sa);
+        im2col_loads(dst, esz, gk ? X.ebound : NULL, wmax, img, S, b * Ppad, kp, lp, nl, &cl, Cs, H, W, k, c->stride,
+                     c->pad);
       }
       if (!gk) asim_opnd_pack_x(&X, isa);
       double tb = prof ? asim_prof_now() : 0;

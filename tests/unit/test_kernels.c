@@ -236,6 +236,18 @@ static void lossless_check_falls_back_when_partial_sums_pass_2_24(void) {
     CU_ASSERT_TRUE(same_bits(ref, got, O * P, asim_isa_name(isas[k])));
     CU_ASSERT_TRUE(fb > 0 && fb < O * P); /* the small rows stayed on the GEMM */
   }
+  /* moderate data with one large weight: the cheap row bound (largest |w| times the activation
+   * sums) exceeds 2^24, the exact per-load check passes: the checked GEMM path, no fallback */
+  for (int64_t i = 0; i < O * K; i++) wq[i] = irand(-1, 1);
+  wq[5] = 127;
+  for (int64_t i = 0; i < P * K; i++) xq[i] = irand(0, 60);
+  CU_ASSERT_OK(reference_product(ref, 1, P, &m, wq, O, xq, P, &na));
+  for (int k = 0; k < n_isas; k++) {
+    int64_t fb = -1;
+    CU_ASSERT_OK(engine_product(got, 1, P, &m, wq, O, xq, P, &na, 1, isas[k], 0, &fb));
+    CU_ASSERT_TRUE(same_bits(ref, got, O * P, asim_isa_name(isas[k])));
+    CU_ASSERT_EQUAL(fb, 0);
+  }
   free(wq), free(xq), free(ref), free(got);
   asim_macro_free(&m);
 }
