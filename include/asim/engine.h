@@ -43,6 +43,9 @@ typedef struct asim_wcache asim_wcache;
 asim_status asim_wcache_new(asim_wcache **c);
 void asim_wcache_free(asim_wcache *c);
 void asim_wcache_invalidate(asim_wcache *c);
+/* on = 0: the weight values are no longer checksummed on every call (saves one pass over the
+ * float weights per call); the owner must then call asim_wcache_invalidate after changing them. */
+void asim_wcache_check_values(asim_wcache *c, int on);
 size_t asim_wcache_bytes(const asim_wcache *c); /* memory held */
 int64_t asim_wcache_builds(const asim_wcache *c); /* times (re)built, for tests */
 

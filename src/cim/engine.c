@@ -94,7 +94,7 @@ asim_status asim_engine_run(const asim_out *out, const asim_macro *m, const asim
     }
     if (!X->planes) ASIM_CHECK_GOTO(st, ASIM_ALLOC(X->planes, (size_t)(X->cap * X->nl * X->bits * X->wpl)), done);
     for (int64_t i = 0; i < nbad; i++) {
-      if (X->codes_stale) asim_opnd_codes_from_xg(X, bad[i], bad[i] + 1); /* the layer wrote xg only */
+      if (X->codes_stale) ASIM_CHECK_GOTO(st, asim_opnd_codes_from_xg(X, bad[i], bad[i] + 1), done); /* xg only */
       k.pack(X, bad[i], bad[i] + 1);
     }
     run_cycles(&k, &a, bad, nbad, threads);

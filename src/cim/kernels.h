@@ -94,7 +94,7 @@ asim_status asim_opnd_prepare_x(asim_opnd *o, const asim_macro *m, asim_isa isa)
 asim_status asim_opnd_reserve_x(asim_opnd *o, const asim_macro *m, asim_isa isa, int *gemm);
 /* Then, on the cycle path, the planes from the codes. */
 void asim_opnd_pack_x(asim_opnd *o, asim_isa isa);
-void asim_opnd_codes_from_xg(asim_opnd *o, int64_t rb0, int64_t rb1);
+asim_status asim_opnd_codes_from_xg(asim_opnd *o, int64_t rb0, int64_t rb1);
 size_t asim_opnd_bytes(const asim_opnd *o);
 
 /* The simulated product of W (rows o) and X (rows p) into out. X gets planes built on demand
@@ -124,7 +124,18 @@ struct asim_wcache {
   asim_macro m;
   asim_opnd W;
   int64_t builds;
+  int nocheck;        /* values not checksummed (the owner invalidates) */
+  /* the layer's activation-side workspace, reused while its geometry key is unchanged: rows never
+   * written by a call keep the zeros of the first allocation */
+  asim_opnd X;
+  int64_t xkey[6];
+  void *img;
+  int64_t *S;
 };
+
+/* The workspace operand of a cache for this geometry key (allocated on a key change). */
+asim_status asim_wcache_xspace(asim_wcache *c, const int64_t key[6], int64_t rows, int bits, int is_signed,
+                               asim_isa isa, asim_opnd **X);
 
 /* The prepared weight-like operand of a layer (O × K float weights, quantised signed to
  * d->wbit bits): from the cache when still valid, else (re)built into it. */

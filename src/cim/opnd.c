@@ -73,6 +73,8 @@ void asim_opnd_set_rows_map(asim_opnd *o, const int32_t *codes, int64_t ld, int6
 }
 
 void asim_opnd_set_rows(asim_opnd *o, const int32_t *codes, int64_t ld, int64_t K, int64_t load_rows) {
+  /* padding rows of the last block: zero (a reused operand may hold older rows there) */
+  memset(o->codes + o->rows * o->kp, 0, sizeof(int16_t) * (size_t)((o->rpad - o->rows) * o->kp));
   for (int64_t r = 0; r < o->rows; r++) {
     const int32_t *src = codes + r * ld;
     int16_t *dst = o->codes + r * o->kp;
@@ -141,6 +143,8 @@ asim_status asim_opnd_reserve_x(asim_opnd *o, const asim_macro *m, asim_isa isa,
   if (g == ASIM_GEMM_BF16 || g == ASIM_GEMM_I8) {
     if (!o->xg) ASIM_CHECK(asim_calloc(&o->xg, (size_t)(o->cap * o->kp), g == ASIM_GEMM_I8 ? 1 : 2));
     o->codes_stale = 1;
+    free(o->codes); /* only the fallback needs codes: rebuilt from xg then */
+    o->codes = NULL;
   }
   return ASIM_OK;
 }
@@ -181,7 +185,8 @@ asim_status asim_opnd_prepare_x(asim_opnd *o, const asim_macro *m, asim_isa isa)
 }
 
 /* Codes of row blocks [rb0, rb1) back from the GEMM copy the layer wrote (both exact). */
-void asim_opnd_codes_from_xg(asim_opnd *o, int64_t rb0, int64_t rb1) {
+asim_status asim_opnd_codes_from_xg(asim_opnd *o, int64_t rb0, int64_t rb1) {
+  if (!o->codes) ASIM_CHECK(ASIM_ALLOC(o->codes, (size_t)(o->cap * o->kp)));
   for (int64_t j = rb0 * ASIM_RB * o->kp; j < rb1 * ASIM_RB * o->kp; j++) {
     if (o->gemm == ASIM_GEMM_I8) {
       const int8_t v = ((const int8_t *)o->xg)[j];
@@ -193,6 +198,7 @@ void asim_opnd_codes_from_xg(asim_opnd *o, int64_t rb0, int64_t rb1) {
       o->codes[j] = (int16_t)f;
     }
   }
+  return ASIM_OK;
 }
 
 /* ---- portable packing --------------------------------------------------------------------- */

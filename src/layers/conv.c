@@ -209,11 +209,7 @@ asim_status asim_conv2d_forward(float *out, const float *in, int B, int H, int W
   asim_status st = ASIM_OK;
   int32_t *xq = NULL, *wq = NULL;
   float *cols = NULL, *wf = NULL, *xf = NULL, *sx = NULL;
-  asim_opnd X;
-  void *img = NULL;
-  int64_t *S = NULL;
   asim_wcache wlocal, *wc = c->cache ? c->cache : &wlocal;
-  memset(&X, 0, sizeof X);
   memset(&wlocal, 0, sizeof wlocal);
 
   ASIM_CHECK_GOTO(st, ASIM_ALLOC(sx, (size_t)B), done);
@@ -288,32 +284,37 @@ asim_status asim_conv2d_forward(float *out, const float *in, int B, int H, int W
     const int64_t lp = Wp->lp, kp = Wp->kp;
     int64_t chunk = ((int64_t)4 << 20) / (Ppad * kp * 2);
     chunk = chunk < 1 ? 1 : (chunk > B ? B : chunk);
-    ASIM_CHECK_GOTO(st, asim_opnd_alloc(&X, chunk * Ppad, p->xbit, sa, mp, isa), done);
+    /* the layer's workspace (kept in its cache while the input geometry stays) */
+    const int64_t xkey[6] = {H, W, Ppad, kp, c->stride, c->pad};
+    asim_opnd *X;
+    ASIM_CHECK_GOTO(st, asim_wcache_xspace(wc, xkey, chunk * Ppad, p->xbit, sa, isa, &X), done);
     int gk;
-    ASIM_CHECK_GOTO(st, asim_opnd_reserve_x(&X, mp, isa, &gk), done);
+    ASIM_CHECK_GOTO(st, asim_opnd_reserve_x(X, mp, isa, &gk), done);
     const int el = gk == ASIM_GEMM_I8 ? EL_I8 : gk == ASIM_GEMM_BF16 ? EL_BF16 : EL_I16, esz = el == EL_I8 ? 1 : 2;
-    ASIM_CHECK_GOTO(st, asim_calloc(&img, (size_t)(HWi * Cs), (size_t)esz), done);
-    if (gk) ASIM_CHECK_GOTO(st, ASIM_ALLOC(S, (size_t)(HWi * nl)), done);
+    if (!wc->img) ASIM_CHECK_GOTO(st, asim_calloc(&wc->img, (size_t)(HWi * Cs), (size_t)esz), done);
+    if (gk && !wc->S) ASIM_CHECK_GOTO(st, ASIM_ALLOC(wc->S, (size_t)(HWi * nl)), done);
+    void *img = wc->img;
+    int64_t *S = wc->S;
     const int64_t wmax = ((int64_t)1 << p->wbit) - 1;
-    void *dst = gk == ASIM_GEMM_BF16 || gk == ASIM_GEMM_I8 ? X.xg : (void *)X.codes;
+    void *dst = gk == ASIM_GEMM_BF16 || gk == ASIM_GEMM_I8 ? X->xg : (void *)X->codes;
     if (prof) t[1] = asim_prof_now();
     for (int64_t b0 = 0; b0 < B; b0 += chunk) {
       const int64_t nb = B - b0 < chunk ? B - b0 : chunk;
       double ta = prof ? asim_prof_now() : 0;
-      asim_opnd_set_nrows(&X, nb * Ppad);
+      asim_opnd_set_nrows(X, nb * Ppad);
       for (int64_t b = 0; b < nb; b++) {
         asim_quantize(xq, in + (b0 + b) * in_n, in_n, sx[b0 + b], p->xbit, sa);
         codes_nhwc(img, xq, HWi, Cs, el);
         if (gk) load_sums(S, xq, HWi, Cs, G, nl, p->xbit, sa);
-        im2col_loads(dst, esz, gk ? X.ebound : NULL, wmax, img, S, b * Ppad, kp, lp, nl, &cl, Cs, H, W, k, c->stride,
+        im2col_loads(dst, esz, gk ? X->ebound : NULL, wmax, img, S, b * Ppad, kp, lp, nl, &cl, Cs, H, W, k, c->stride,
                      c->pad);
       }
-      if (!gk) asim_opnd_pack_x(&X, isa);
+      if (!gk) asim_opnd_pack_x(X, isa);
       double tb = prof ? asim_prof_now() : 0;
       asim_noise_addr na = {key, sample0 + b0, Ppad, 0, 1, P};
       const asim_out ao = {out + b0 * out_n, 1, P, Ppad, P, out_n};
       int64_t fb = 0;
-      ASIM_CHECK_GOTO(st, asim_engine_run(&ao, mp, Wp, &X, &na, asim_exec_threads(ex), isa, &fb), done);
+      ASIM_CHECK_GOTO(st, asim_engine_run(&ao, mp, Wp, X, &na, asim_exec_threads(ex), isa, &fb), done);
       double tc = prof ? asim_prof_now() : 0;
       for (int64_t b = 0; b < nb; b++) {
         float *y = out + (b0 + b) * out_n;
@@ -332,9 +333,6 @@ asim_status asim_conv2d_forward(float *out, const float *in, int B, int H, int W
     }
   }
 done:
-  asim_opnd_free(&X);
-  free(img);
-  free(S);
   if (wc == &wlocal) asim_wcache_clear(&wlocal);
   free(xq);
   free(wq);

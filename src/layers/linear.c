@@ -42,9 +42,7 @@ asim_status asim_linear_forward(float *out, const float *in, int B, int T, const
   asim_status st = ASIM_OK;
   float *sx = NULL, *wf = NULL, *xf = NULL;
   int32_t *wq = NULL, *xq = NULL;
-  asim_opnd X;
   asim_wcache wlocal, *wc = l->cache ? l->cache : &wlocal;
-  memset(&X, 0, sizeof X);
   memset(&wlocal, 0, sizeof wlocal);
 
   ASIM_CHECK_GOTO(st, ASIM_ALLOC(sx, (size_t)B), done);
@@ -94,18 +92,20 @@ asim_status asim_linear_forward(float *out, const float *in, int B, int T, const
     const asim_macro *mp;
     const asim_opnd *Wp;
     ASIM_CHECK_GOTO(st, asim_wcache_get(wc, weight, O, K, &d, isa, &mp, &Wp, &sw), done);
-    ASIM_CHECK_GOTO(st, asim_opnd_alloc(&X, (int64_t)B * T, p->xbit, sa, mp, isa), done);
-    asim_opnd_set_rows(&X, xq, K, K, p->nrow);
-    ASIM_CHECK_GOTO(st, asim_opnd_prepare_x(&X, mp, isa), done);
+    const int64_t xkey[6] = {K, 0, 0, 0, 0, 0};
+    asim_opnd *X;
+    ASIM_CHECK_GOTO(st, asim_wcache_xspace(wc, xkey, (int64_t)B * T, p->xbit, sa, isa, &X), done);
+    asim_opnd_set_rows(X, xq, K, K, p->nrow);
+    ASIM_CHECK_GOTO(st, asim_opnd_prepare_x(X, mp, isa), done);
     if (prof) t[1] = asim_prof_now();
     asim_noise_addr na = {key, sample0, T, 0, O, 1};
     int64_t fb = 0;
     const asim_out ao = asim_out_rows(out, O, 1, (int64_t)B * T);
-    ASIM_CHECK_GOTO(st, asim_engine_run(&ao, mp, Wp, &X, &na, asim_exec_threads(ex), isa, &fb), done);
+    ASIM_CHECK_GOTO(st, asim_engine_run(&ao, mp, Wp, X, &na, asim_exec_threads(ex), isa, &fb), done);
     if (prof) {
       t[2] = t[3] = asim_prof_now();
       asim_prof_record(l->layer_id, "linear", t, (double)B * T * O * K,
-                       X.gemm ? 0.0 : (double)B * T * O * mp->d.n_loads * mp->n_cycles, (double)fb);
+                       X->gemm ? 0.0 : (double)B * T * O * mp->d.n_loads * mp->n_cycles, (double)fb);
     }
   }
   for (int b = 0; b < B; b++) {
@@ -116,7 +116,6 @@ asim_status asim_linear_forward(float *out, const float *in, int B, int T, const
         for (int64_t o = 0; o < O; o++) y[r * O + o] += bias[o];
   }
 done:
-  asim_opnd_free(&X);
   if (wc == &wlocal) asim_wcache_clear(&wlocal);
   free(sx);
   free(wf);

@@ -458,6 +458,46 @@ static void weight_cache_rebuilds_on_change(void) {
   asim_wcache_free(wc);
 }
 
+/* A cached layer reuses its activation workspace across calls: batches of other sizes and other
+ * inputs give what an uncached call gives (lossless GEMM path, checked path and cycle path). */
+static void layer_workspaces_are_reused_safely(void) {
+  const int C = 20, O = 9, H = 7;
+  const int Bs[] = {3, 1, 2, 3};
+  float *x = malloc(sizeof(float) * 3 * C * H * H), *w = malloc(sizeof(float) * O * C * 9);
+  float *y0 = malloc(sizeof(float) * 3 * O * H * H), *y1 = malloc(sizeof(float) * 3 * O * H * H);
+  for (int i = 0; i < O * C * 9; i++) w[i] = frand();
+  const int adcs[] = {8, 4};
+  for (int t = 0; t < 2; t++) {
+    asim_wcache *wc;
+    CU_ASSERT_OK(asim_wcache_new(&wc));
+    asim_conv_dims c = {C, O, 3, 1, 1, asim_cim_defaults(), 6, 0, NULL};
+    c.p.mode = ASIM_SIMULATION, c.p.nrow = 255, c.p.adc_prec = adcs[t];
+    asim_linear_dims l = {C * H, O, c.p, 7, NULL};
+    for (size_t r = 0; r < sizeof Bs / sizeof Bs[0]; r++) {
+      const int B = Bs[r];
+      for (int i = 0; i < B * C * H * H; i++) x[i] = frand() * (r + 1.0f);
+      c.cache = NULL;
+      CU_ASSERT_OK(asim_conv2d_forward(y0, x, B, H, H, w, NULL, &c, NULL));
+      c.cache = wc;
+      CU_ASSERT_OK(asim_conv2d_forward(y1, x, B, H, H, w, NULL, &c, NULL));
+      CU_ASSERT_TRUE(same_bits(y0, y1, (int64_t)B * O * H * H, "conv workspace"));
+    }
+    asim_wcache_free(wc);
+    CU_ASSERT_OK(asim_wcache_new(&wc));
+    for (size_t r = 0; r < sizeof Bs / sizeof Bs[0]; r++) { /* linear: B·T rows of C·H features */
+      const int B = Bs[r], T = 3 - (int)r % 2;
+      for (int i = 0; i < B * T * C * H; i++) x[i] = frand();
+      l.cache = NULL;
+      CU_ASSERT_OK(asim_linear_forward(y0, x, B, T, w, NULL, &l, NULL));
+      l.cache = wc;
+      CU_ASSERT_OK(asim_linear_forward(y1, x, B, T, w, NULL, &l, NULL));
+      CU_ASSERT_TRUE(same_bits(y0, y1, (int64_t)B * T * O, "linear workspace"));
+    }
+    asim_wcache_free(wc);
+  }
+  free(x), free(w), free(y0), free(y1);
+}
+
 static void kernel_sets_are_named_and_checked(void) {
   asim_isa isa;
   CU_ASSERT_OK(asim_isa_parse("avx512", &isa));
@@ -506,6 +546,7 @@ void asim_register_tests(void) {
   ASIM_ADD_TEST(layers, conv_layer_matches_reference_pipeline);
   ASIM_ADD_TEST(layers, layers_agree_across_kernel_sets_and_threads);
   ASIM_ADD_TEST(layers, weight_cache_rebuilds_on_change);
+  ASIM_ADD_TEST(layers, layer_workspaces_are_reused_safely);
   ASIM_ADD_SUITE(noise);
   ASIM_ADD_TEST(noise, noise_tables_hold_the_formula_distribution);
 }
