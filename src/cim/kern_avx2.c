@@ -45,7 +45,7 @@ static void count_bit(int xb, const uint32_t *wi, const uint32_t *xn, int64_t wp
 static inline __m256i philox4(__m256i a0, __m256i a1, __m256i a2, __m256i a3, uint32_t k0, uint32_t k1) {
   const __m256i M0 = _mm256_set1_epi64x(ASIM_PHILOX_M0), M1 = _mm256_set1_epi64x(ASIM_PHILOX_M1);
   const __m256i lo = _mm256_set1_epi64x(0xffffffffLL);
-  for (int r = 0; r < 10; r++) {
+  for (int r = 0; r < 9; r++) {
     const __m256i K0 = _mm256_set1_epi64x((uint32_t)(k0 + (uint32_t)r * ASIM_PHILOX_W0));
     const __m256i K1 = _mm256_set1_epi64x((uint32_t)(k1 + (uint32_t)r * ASIM_PHILOX_W1));
     __m256i p0 = _mm256_mul_epu32(a0, M0), p1 = _mm256_mul_epu32(a2, M1);
@@ -53,6 +53,9 @@ static inline __m256i philox4(__m256i a0, __m256i a1, __m256i a2, __m256i a3, ui
     a2 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p0, 32), a3), K1);
     a1 = p1, a3 = p0;
   }
+  /* round 10: output word 0 only */
+  const __m256i K0 = _mm256_set1_epi64x((uint32_t)(k0 + 9u * ASIM_PHILOX_W0));
+  a0 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(_mm256_mul_epu32(a2, M1), 32), a1), K0);
   return _mm256_and_si256(a0, lo);
 }
 

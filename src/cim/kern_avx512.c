@@ -29,25 +29,28 @@ typedef struct {
   __m512i elem;         /* per-lane element index (o term excluded) */
 } noise_lanes;
 
-static inline __m512i philox16(__m512i c0, const noise_lanes *nl, uint32_t c2, uint32_t k0, uint32_t k1) {
+/* Rounds 1-9 in full, round 10 only for output word 0 (the one the sampler uses); rk0/rk1 are
+ * the round keys k + r·W broadcast to qword lanes. */
+static inline __m512i philox16(__m512i c0, const noise_lanes *nl, uint32_t c2, const __m512i *rk0,
+                               const __m512i *rk1) {
   const __m512i M0 = _mm512_set1_epi64(ASIM_PHILOX_M0), M1 = _mm512_set1_epi64(ASIM_PHILOX_M1);
   /* 8 blocks per register in qword lanes; only the low dwords matter (vpmuludq reads those) */
   __m512i a0 = _mm512_cvtepu32_epi64(_mm512_castsi512_si256(c0));
   __m512i b0 = _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(c0, 1));
   __m512i a1 = nl->c1[0], b1 = nl->c1[1], a3 = nl->c3[0], b3 = nl->c3[1];
   __m512i a2 = _mm512_set1_epi64(c2), b2 = a2;
-  for (int r = 0; r < 10; r++) {
-    const __m512i K0 = _mm512_set1_epi64((uint32_t)(k0 + (uint32_t)r * ASIM_PHILOX_W0));
-    const __m512i K1 = _mm512_set1_epi64((uint32_t)(k1 + (uint32_t)r * ASIM_PHILOX_W1));
+  for (int r = 0; r < 9; r++) {
     __m512i pa0 = _mm512_mul_epu32(a0, M0), pa1 = _mm512_mul_epu32(a2, M1);
     __m512i pb0 = _mm512_mul_epu32(b0, M0), pb1 = _mm512_mul_epu32(b2, M1);
-    a0 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(pa1, 32), a1, K0, 0x96);
-    a2 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(pa0, 32), a3, K1, 0x96);
+    a0 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(pa1, 32), a1, rk0[r], 0x96);
+    a2 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(pa0, 32), a3, rk1[r], 0x96);
     a1 = pa1, a3 = pa0;
-    b0 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(pb1, 32), b1, K0, 0x96);
-    b2 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(pb0, 32), b3, K1, 0x96);
+    b0 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(pb1, 32), b1, rk0[r], 0x96);
+    b2 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(pb0, 32), b3, rk1[r], 0x96);
     b1 = pb1, b3 = pb0;
   }
+  a0 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(_mm512_mul_epu32(a2, M1), 32), a1, rk0[9], 0x96);
+  b0 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(_mm512_mul_epu32(b2, M1), 32), b1, rk0[9], 0x96);
   return _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(a0)), _mm512_cvtepi64_epi32(b0), 1);
 }
 
@@ -98,6 +101,11 @@ void asim_cycles_avx512(const asim_kargs *a, int64_t pb, int64_t o0, int64_t o1)
     NL.elem = _mm512_loadu_si512(L.elem);
   }
   const uint32_t k0 = a->na->key.seed, k1 = a->na->key.layer_id;
+  __m512i rk0[10], rk1[10];
+  for (int r = 0; r < 10; r++) {
+    rk0[r] = _mm512_set1_epi64((uint32_t)(k0 + (uint32_t)r * ASIM_PHILOX_W0));
+    rk1[r] = _mm512_set1_epi64((uint32_t)(k1 + (uint32_t)r * ASIM_PHILOX_W1));
+  }
   const uint32_t *xp = X->planes + pb * nl * xb * wpl * ASIM_RB;
   const __mmask16 vmask = (__mmask16)((1u << nv) - 1u);
   _Alignas(64) int32_t cnt[ASIM_MAX_BITS * ASIM_RB];
@@ -121,7 +129,7 @@ void asim_cycles_avx512(const asim_kargs *a, int64_t pb, int64_t o0, int64_t o1)
           if (cy->noisy && cy->ntab) {
             const asim_noise_table *t = cy->ntab;
             const uint32_t cid = asim_cycle_id((int)n, cy->i, cy->j);
-            __m512i u = philox16(_mm512_add_epi32(NL.elem, _mm512_set1_epi32((int)eo)), &NL, cid, k0, k1);
+            __m512i u = philox16(_mm512_add_epi32(NL.elem, _mm512_set1_epi32((int)eo)), &NL, cid, rk0, rk1);
             __m512i idx = _mm512_or_si512(_mm512_slli_epi32(M, (unsigned)t->lw), _mm512_srli_epi32(u, (unsigned)(32 - t->lw)));
             __m512i r = _mm512_and_si512(u, _mm512_set1_epi32((int)((1u << (32 - t->lw)) - 1u)));
             __m512i thr = _mm512_i32gather_epi32(idx, t->thr, 4);
