@@ -36,9 +36,11 @@ asim_isa asim_isa_active(void);
 asim_status asim_isa_select(asim_isa isa);
 
 /* A layer's weights prepared for the engine once: scale, codes, macro plan (ADC and noise tables)
- * and packed planes. The owner (the model: one per ASiM layer) passes it in the layer's dims; it
- * is rebuilt when the weights pointer, a checksum of their values, the layer settings or the
- * kernel set change. asim_wcache_invalidate forces a rebuild (weights edited in place). */
+ * and packed planes, plus the layer's activation workspace. The owner (the model: one per ASiM
+ * layer) passes it in the layer's dims; it is rebuilt when the weights pointer, a checksum of
+ * their values (all of them up to 2^18 weights, an even sample of larger tensors), the layer
+ * settings or the kernel set change. asim_wcache_invalidate forces a rebuild (weights of a large
+ * layer edited in place). */
 typedef struct asim_wcache asim_wcache;
 asim_status asim_wcache_new(asim_wcache **c);
 void asim_wcache_free(asim_wcache *c);

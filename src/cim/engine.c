@@ -88,9 +88,14 @@ asim_status asim_engine_run(const asim_out *out, const asim_macro *m, const asim
     }
   }
   if (nbad) {
-    if (!W->planes) {
-      st = ASIM_ERR(ASIM_EINVAL, "weight operand has no bit planes for the lossless fallback");
-      goto done;
+    if (!W->planes) { /* an operand packed per call kept its codes instead */
+      asim_opnd *Wm = (asim_opnd *)W;
+      if (!W->codes) {
+        st = ASIM_ERR(ASIM_EINVAL, "weight operand has neither bit planes nor codes for the lossless fallback");
+        goto done;
+      }
+      ASIM_CHECK_GOTO(st, ASIM_ALLOC(Wm->planes, (size_t)(W->cap * W->nl * W->bits * W->wpl)), done);
+      k.pack(Wm, 0, W->rpad / ASIM_RB);
     }
     if (!X->planes) ASIM_CHECK_GOTO(st, ASIM_ALLOC(X->planes, (size_t)(X->cap * X->nl * X->bits * X->wpl)), done);
     for (int64_t i = 0; i < nbad; i++) {

@@ -89,6 +89,10 @@ void asim_opnd_set_rows_map(asim_opnd *o, const int32_t *codes, int64_t ld, int6
  * operand keeps its codes only if keep_codes. */
 asim_status asim_opnd_prepare_w(asim_opnd *o, const asim_macro *m, asim_isa isa, int keep_codes);
 asim_status asim_opnd_prepare_x(asim_opnd *o, const asim_macro *m, asim_isa isa);
+/* Rows of K-long int32 codes straight into what the product needs (set_rows + prepare_x, but
+ * on the int8/bf16 GEMM paths without the int16 codes). */
+asim_status asim_opnd_fill_x(asim_opnd *o, const asim_macro *m, asim_isa isa, const int32_t *codes, int64_t ld,
+                             int64_t K);
 /* For layers that write the activation-like data themselves: allocates what the plan's path
  * needs (GEMM: ebound, and xbf instead of codes for bf16; cycles: planes) and returns the kind. */
 asim_status asim_opnd_reserve_x(asim_opnd *o, const asim_macro *m, asim_isa isa, int *gemm);
@@ -97,8 +101,9 @@ void asim_opnd_pack_x(asim_opnd *o, asim_isa isa);
 asim_status asim_opnd_codes_from_xg(asim_opnd *o, int64_t rb0, int64_t rb1);
 size_t asim_opnd_bytes(const asim_opnd *o);
 
-/* The simulated product of W (rows o) and X (rows p) into out. X gets planes built on demand
- * (lossless elements that fail the exactness check). */
+/* The simulated product of W (rows o) and X (rows p) into out. Planes missing on the lossless
+ * path are built on demand from the codes when the exactness check fails (W's too, when it kept
+ * its codes). */
 asim_status asim_engine_run(const asim_out *out, const asim_macro *m, const asim_opnd *W, asim_opnd *X,
                             const asim_noise_addr *na, int threads, asim_isa isa, int64_t *fallback);
 

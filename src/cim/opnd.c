@@ -97,9 +97,14 @@ asim_status asim_opnd_prepare_w(asim_opnd *o, const asim_macro *m, asim_isa isa,
     int32_t v = o->codes[i] < 0 ? -o->codes[i] : o->codes[i];
     if (v > o->amax) o->amax = v;
   }
-  ASIM_CHECK(ensure_planes(o));
-  k.pack(o, 0, o->rpad / ASIM_RB);
   int g = asim_gemm_kind(m, isa);
+  if (!g || !keep_codes) { /* with codes kept, the lossless path builds planes only on a fallback */
+    ASIM_CHECK(ensure_planes(o));
+    k.pack(o, 0, o->rpad / ASIM_RB);
+  } else {
+    free(o->planes);
+    o->planes = NULL;
+  }
   if (g == ASIM_GEMM_I8) { /* quadruples of K: [ob][kp/4][16][4] */
     if (!o->wg) ASIM_CHECK(asim_calloc(&o->wg, (size_t)(o->rpad * o->kp), 1));
     int8_t *wg = o->wg;
@@ -150,6 +155,45 @@ asim_status asim_opnd_reserve_x(asim_opnd *o, const asim_macro *m, asim_isa isa,
 }
 
 void asim_opnd_pack_x(asim_opnd *o, asim_isa isa) { asim_kernels(isa).pack(o, 0, o->rpad / ASIM_RB); }
+
+asim_status asim_opnd_fill_x(asim_opnd *o, const asim_macro *m, asim_isa isa, const int32_t *codes, int64_t ld,
+                             int64_t K) {
+  const int g = asim_gemm_kind(m, isa);
+  if (g == ASIM_GEMM_NONE || g == ASIM_GEMM_I16) {
+    if (!o->codes) ASIM_CHECK(ASIM_ALLOC(o->codes, (size_t)(o->cap * o->kp)));
+    asim_opnd_set_rows(o, codes, ld, K, m->d.load_rows);
+    return asim_opnd_prepare_x(o, m, isa);
+  }
+  /* int8 / bf16 GEMM data and the bounds straight from the int32 codes */
+  o->gemm = g;
+  o->codes_stale = 1;
+  if (!o->ebound) ASIM_CHECK(ASIM_ALLOC(o->ebound, (size_t)(o->cap * o->nl)));
+  if (!o->xg) ASIM_CHECK(asim_calloc(&o->xg, (size_t)(o->cap * o->kp), g == ASIM_GEMM_I8 ? 1 : 2));
+  const int64_t L = m->d.load_rows, wmax = ((int64_t)1 << m->d.wbit) - 1, neg = (int64_t)1 << (o->bits - 1);
+  const size_t esz = g == ASIM_GEMM_I8 ? 1 : 2;
+  memset((char *)o->xg + o->rows * o->kp * esz, 0, esz * (size_t)((o->rpad - o->rows) * o->kp));
+  memset(o->ebound + o->rows * o->nl, 0, sizeof(int64_t) * (size_t)((o->rpad - o->rows) * o->nl));
+  for (int64_t r = 0; r < o->rows; r++) {
+    const int32_t *src = codes + r * ld;
+    for (int64_t n = 0; n < o->nl; n++) {
+      const int64_t k0 = n * L, k1 = k0 + L < K ? k0 + L : K;
+      int64_t sum = 0;
+      if (g == ASIM_GEMM_I8) {
+        int8_t *dst = (int8_t *)o->xg + r * o->kp + n * o->lp - k0;
+        for (int64_t k = k0; k < k1; k++) dst[k] = (int8_t)src[k];
+      } else {
+        uint16_t *dst = (uint16_t *)o->xg + r * o->kp + n * o->lp - k0;
+        for (int64_t k = k0; k < k1; k++) dst[k] = asim_bf16_of(src[k]);
+      }
+      if (o->is_signed)
+        for (int64_t k = k0; k < k1; k++) sum += src[k] >= 0 ? src[k] : neg;
+      else
+        for (int64_t k = k0; k < k1; k++) sum += src[k];
+      o->ebound[r * o->nl + n] = wmax * sum;
+    }
+  }
+  return ASIM_OK;
+}
 
 asim_status asim_opnd_prepare_x(asim_opnd *o, const asim_macro *m, asim_isa isa) {
   int g = asim_gemm_kind(m, isa);

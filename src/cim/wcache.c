@@ -71,12 +71,21 @@ size_t asim_wcache_bytes(const asim_wcache *c) {
 
 int64_t asim_wcache_builds(const asim_wcache *c) { return c ? c->builds : 0; }
 
-/* Fletcher-style sums over the 32-bit words in 16 lanes (vectorises; any single changed word
- * and almost every other edit changes it — asim_wcache_invalidate covers the rest). */
+/* Fletcher-style sums over the 32-bit words in 16 lanes (vectorises): every word of layers up
+ * to 2^18 weights; of larger ones 4096 runs of 16 words spread evenly over the tensor (a full
+ * pass would cost one read of all float weights per call). Any re-initialisation, loading or
+ * training step changes it; an in-place edit of single weights of a large layer may not —
+ * asim_wcache_invalidate covers that. */
 static uint64_t checksum(const float *w, int64_t n) {
   const uint32_t *u = (const uint32_t *)w;
   uint32_t a[16] = {0}, b[16] = {0};
   int64_t i = 0;
+  if (n > ((int64_t)1 << 18)) {
+    const int64_t step = (n - 16) / 4095;
+    for (int64_t r = 0; r < 4096; r++, i = r * step)
+      for (int l = 0; l < 16; l++) a[l] += u[i + l], b[l] += a[l];
+    i = n; /* no tail */
+  }
   for (; i + 16 <= n; i += 16)
     for (int l = 0; l < 16; l++) a[l] += u[i + l], b[l] += a[l];
   for (; i < n; i++) a[0] += u[i], b[0] += a[0];

@@ -132,9 +132,8 @@ static asim_status batched_product(float *y, const float *wsrc, const float *xsr
       if (p->mode == ASIM_SIMULATION) {
         double ta = prof ? asim_prof_now() : 0;
         asim_opnd_set_rows(&wo, wq + bh * wn, K, K, p->nrow);
-        asim_opnd_set_rows(&xo, xq + bh * xn, K, K, p->nrow);
         ASIM_CHECK_GOTO(st, asim_opnd_prepare_w(&wo, &m, isa, 1), done);
-        ASIM_CHECK_GOTO(st, asim_opnd_prepare_x(&xo, &m, isa), done);
+        ASIM_CHECK_GOTO(st, asim_opnd_fill_x(&xo, &m, isa, xq + bh * xn, K, K), done);
         double tb = prof ? asim_prof_now() : 0;
         asim_noise_addr na = {key, sample0 + b, Xr, (int64_t)h * yn, ps, os};
         int64_t fb = 0;
@@ -231,14 +230,14 @@ asim_status asim_mha_forward(float *out, const float *in, int B, int T, const fl
   asim_linear_dims lin = {E, 3 * E, part_params(a, 0), a->layer_id, a->qkv_cache};
   asim_status st = ASIM_OK;
   float *z = NULL, *q = NULL, *k = NULL, *v = NULL, *S = NULL, *P = NULL, *O = NULL, *y = NULL;
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(z, (size_t)(BT * 3 * E)), done);
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(q, (size_t)bhtd), done);
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(k, (size_t)bhtd), done);
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(v, (size_t)bhtd), done);
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(S, (size_t)bhtt), done);
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(P, (size_t)bhtt), done);
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(O, (size_t)bhtd), done);
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(y, (size_t)(BT * E)), done);
+  ASIM_CHECK_GOTO(st, asim_malloc(&z, sizeof(float) * (size_t)(BT * 3 * E)), done);
+  ASIM_CHECK_GOTO(st, asim_malloc(&q, sizeof(float) * (size_t)bhtd), done);
+  ASIM_CHECK_GOTO(st, asim_malloc(&k, sizeof(float) * (size_t)bhtd), done);
+  ASIM_CHECK_GOTO(st, asim_malloc(&v, sizeof(float) * (size_t)bhtd), done);
+  ASIM_CHECK_GOTO(st, asim_malloc(&S, sizeof(float) * (size_t)bhtt), done);
+  ASIM_CHECK_GOTO(st, asim_malloc(&P, sizeof(float) * (size_t)bhtt), done);
+  ASIM_CHECK_GOTO(st, asim_malloc(&O, sizeof(float) * (size_t)bhtd), done);
+  ASIM_CHECK_GOTO(st, asim_malloc(&y, sizeof(float) * (size_t)(BT * E)), done);
 
   ASIM_CHECK_GOTO(st, asim_linear_forward(z, in, B, T, qkv_w, qkv_b, &lin, ex), done);
   for (int b = 0; b < B; b++)

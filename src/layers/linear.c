@@ -72,7 +72,7 @@ asim_status asim_linear_forward(float *out, const float *in, int B, int T, const
     goto done;
   }
 
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(xq, (size_t)(B * in_n)), done);
+  ASIM_CHECK_GOTO(st, asim_malloc(&xq, sizeof(int32_t) * (size_t)(B * in_n)), done); /* fully written */
   for (int b = 0; b < B; b++) asim_quantize(xq + b * in_n, in + b * in_n, in_n, sx[b], p->xbit, sa);
   const float D = asim_dequant_divisor(p->wbit, p->xbit, sa);
 
@@ -95,8 +95,7 @@ asim_status asim_linear_forward(float *out, const float *in, int B, int T, const
     const int64_t xkey[6] = {K, 0, 0, 0, 0, 0};
     asim_opnd *X;
     ASIM_CHECK_GOTO(st, asim_wcache_xspace(wc, xkey, (int64_t)B * T, p->xbit, sa, isa, &X), done);
-    asim_opnd_set_rows(X, xq, K, K, p->nrow);
-    ASIM_CHECK_GOTO(st, asim_opnd_prepare_x(X, mp, isa), done);
+    ASIM_CHECK_GOTO(st, asim_opnd_fill_x(X, mp, isa, xq, K, K), done);
     if (prof) t[1] = asim_prof_now();
     asim_noise_addr na = {key, sample0, T, 0, O, 1};
     int64_t fb = 0;

@@ -58,6 +58,8 @@ static int same_bits(const float *a, const float *b, int64_t n, const char *what
   return 1;
 }
 
+static int keep_w_codes; /* 1: the weight-like operand keeps codes, planes only on a fallback (attention) */
+
 /* The product of random codes through the engine's operands (GEMM when lossless). */
 static asim_status engine_product(float *acc, int64_t ps, int64_t os, const asim_macro *m, const int32_t *wq,
                                   int64_t O, const int32_t *xq, int64_t P, const asim_noise_addr *na, int threads,
@@ -69,7 +71,7 @@ static asim_status engine_product(float *acc, int64_t ps, int64_t os, const asim
   ASIM_CHECK_GOTO(st, asim_opnd_alloc(&X, P, m->d.xbit, m->d.x_signed, m, isa), done);
   asim_opnd_set_rows(&W, wq, m->d.K, m->d.K, m->d.load_rows);
   asim_opnd_set_rows(&X, xq, m->d.K, m->d.K, m->d.load_rows);
-  ASIM_CHECK_GOTO(st, asim_opnd_prepare_w(&W, m, isa, 0), done);
+  ASIM_CHECK_GOTO(st, asim_opnd_prepare_w(&W, m, isa, keep_w_codes), done);
   if (force_cycles) { /* planes only: the cycle kernel decides every element */
     ASIM_CHECK_GOTO(st, ASIM_ALLOC(X.planes, (size_t)(X.rpad * X.nl * X.bits * X.wpl)), done);
     asim_kernels(isa).pack(&X, 0, X.rpad / ASIM_RB);
@@ -229,13 +231,15 @@ static void lossless_check_falls_back_when_partial_sums_pass_2_24(void) {
     rounded |= (double)ref[o * P] != (double)exact;
   }
   CU_ASSERT_TRUE(rounded);
-  for (int k = 0; k < n_isas; k++) {
-    int64_t fb = -1;
-    memset(got, 0, sizeof(float) * O * P);
-    CU_ASSERT_OK(engine_product(got, 1, P, &m, wq, O, xq, P, &na, 2, isas[k], 0, &fb));
-    CU_ASSERT_TRUE(same_bits(ref, got, O * P, asim_isa_name(isas[k])));
-    CU_ASSERT_TRUE(fb > 0 && fb < O * P); /* the small rows stayed on the GEMM */
-  }
+  for (int k = 0; k < n_isas; k++)
+    for (keep_w_codes = 0; keep_w_codes < 2; keep_w_codes++) {
+      int64_t fb = -1;
+      memset(got, 0, sizeof(float) * O * P);
+      CU_ASSERT_OK(engine_product(got, 1, P, &m, wq, O, xq, P, &na, 2, isas[k], 0, &fb));
+      CU_ASSERT_TRUE(same_bits(ref, got, O * P, asim_isa_name(isas[k])));
+      CU_ASSERT_TRUE(fb > 0 && fb < O * P); /* the small rows stayed on the GEMM */
+    }
+  keep_w_codes = 0;
   /* moderate data with one large weight: the cheap row bound (largest |w| times the activation
    * sums) exceeds 2^24, the exact per-load check passes: the checked GEMM path, no fallback */
   for (int64_t i = 0; i < O * K; i++) wq[i] = irand(-1, 1);
