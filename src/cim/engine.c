@@ -54,21 +54,26 @@ asim_status asim_engine_run(const asim_out *out, const asim_macro *m, const asim
   ASIM_CHECK_GOTO(st, ASIM_ALLOC(safe, (size_t)X->rpad), done);
   {
     /* Rows whose every running sum is bounded without the per-load sums: |R_<n| <= amax·Σ_<n |x_k|
-     * <= amax·Σ_<n E/wmax (a_k >= |x_k|), so amax·Σ_<n E/wmax + E_n <= 2^24 for all n suffices. */
+     * (Σ|x| per load: absum, or E/wmax when the codes are unsigned), so amax·Σ_<n |x_k| + E_n <= 2^24
+     * for all n suffices. */
     const int64_t wmax = ((int64_t)1 << m->d.wbit) - 1, lim = (int64_t)1 << 24;
     for (int64_t r = 0; r < X->rpad; r++) {
-      const int64_t *E = X->ebound + r * X->nl;
+      const int64_t *E = X->ebound + r * X->nl, *A = X->absum ? X->absum + r * X->nl : NULL;
       int64_t cum = 0;
       int ok = 1;
       for (int64_t n = 0; n < X->nl && ok; n++) {
         ok = (int64_t)W->amax * cum + E[n] <= lim;
-        cum += E[n] / wmax;
+        cum += A ? A[n] : E[n] / wmax;
       }
       safe[r] = (uint8_t)ok;
     }
     const asim_gargs ga = {W, X, *out, fail, safe};
     const asim_gemm_fn gf = g == ASIM_GEMM_I16 ? k.gemm : k.gemm_amx;
-    const int64_t nob = W->rpad / ASIM_RB, PB = 2, OB = 4; /* item: 32 rows × 64 weight rows */
+    /* item: PB row blocks × 64 weight rows; AMX configures its tiles once per item, so its items
+     * take all rows (split evenly over the threads) */
+    int64_t PB = 2;
+    if (g != ASIM_GEMM_I16) PB = ((nblocks + threads - 1) / threads + 1) & ~(int64_t)1;
+    const int64_t nob = W->rpad / ASIM_RB, OB = 4;
     const int64_t npi = (nblocks + PB - 1) / PB, noi = (nob + OB - 1) / OB, items = npi * noi;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1 && items > 1)
     for (int64_t it = 0; it < items; it++) {

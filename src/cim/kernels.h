@@ -32,6 +32,7 @@ typedef struct {
   void *wg;
   void *xg;
   int64_t *ebound;
+  int64_t *absum;  /* activation-like, signed, optional: [rpad][nl] Σ_load |x_k| (unsigned: ebound/wmax) */
   int gemm;        /* GEMM data built: ASIM_GEMM_* */
   int32_t amax;    /* weight-like: largest |code| */
   int codes_stale; /* activation-like: the layer wrote xg only (codes rebuilt from it on demand) */

@@ -44,6 +44,7 @@ void asim_opnd_free(asim_opnd *o) {
   free(o->wg);
   free(o->xg);
   free(o->ebound);
+  free(o->absum);
   memset(o, 0, sizeof *o);
 }
 
@@ -168,11 +169,13 @@ asim_status asim_opnd_fill_x(asim_opnd *o, const asim_macro *m, asim_isa isa, co
   o->gemm = g;
   o->codes_stale = 1;
   if (!o->ebound) ASIM_CHECK(ASIM_ALLOC(o->ebound, (size_t)(o->cap * o->nl)));
+  if (o->is_signed && !o->absum) ASIM_CHECK(ASIM_ALLOC(o->absum, (size_t)(o->cap * o->nl)));
   if (!o->xg) ASIM_CHECK(asim_calloc(&o->xg, (size_t)(o->cap * o->kp), g == ASIM_GEMM_I8 ? 1 : 2));
   const int64_t L = m->d.load_rows, wmax = ((int64_t)1 << m->d.wbit) - 1, neg = (int64_t)1 << (o->bits - 1);
   const size_t esz = g == ASIM_GEMM_I8 ? 1 : 2;
   memset((char *)o->xg + o->rows * o->kp * esz, 0, esz * (size_t)((o->rpad - o->rows) * o->kp));
   memset(o->ebound + o->rows * o->nl, 0, sizeof(int64_t) * (size_t)((o->rpad - o->rows) * o->nl));
+  if (o->absum) memset(o->absum + o->rows * o->nl, 0, sizeof(int64_t) * (size_t)((o->rpad - o->rows) * o->nl));
   for (int64_t r = 0; r < o->rows; r++) {
     const int32_t *src = codes + r * ld;
     for (int64_t n = 0; n < o->nl; n++) {
@@ -185,10 +188,14 @@ asim_status asim_opnd_fill_x(asim_opnd *o, const asim_macro *m, asim_isa isa, co
         uint16_t *dst = (uint16_t *)o->xg + r * o->kp + n * o->lp - k0;
         for (int64_t k = k0; k < k1; k++) dst[k] = asim_bf16_of(src[k]);
       }
-      if (o->is_signed)
+      if (o->is_signed) {
+        int64_t abs = 0;
         for (int64_t k = k0; k < k1; k++) sum += src[k] >= 0 ? src[k] : neg;
-      else
+        for (int64_t k = k0; k < k1; k++) abs += src[k] >= 0 ? src[k] : -src[k];
+        o->absum[r * o->nl + n] = abs;
+      } else {
         for (int64_t k = k0; k < k1; k++) sum += src[k];
+      }
       o->ebound[r * o->nl + n] = wmax * sum;
     }
   }
@@ -205,15 +212,19 @@ asim_status asim_opnd_prepare_x(asim_opnd *o, const asim_macro *m, asim_isa isa)
     return ASIM_OK;
   }
   if (!o->ebound) ASIM_CHECK(ASIM_ALLOC(o->ebound, (size_t)(o->cap * o->nl)));
+  if (o->is_signed && !o->absum) ASIM_CHECK(ASIM_ALLOC(o->absum, (size_t)(o->cap * o->nl)));
   const int64_t wmax = ((int64_t)1 << m->d.wbit) - 1, neg = (int64_t)1 << (o->bits - 1);
   for (int64_t r = 0; r < o->rpad; r++)
     for (int64_t n = 0; n < o->nl; n++) {
       const int16_t *x = o->codes + r * o->kp + n * o->lp;
-      int64_t s = 0;
-      if (o->is_signed)
+      int64_t s = 0, abs = 0;
+      if (o->is_signed) {
         for (int64_t j = 0; j < o->lp; j++) s += x[j] >= 0 ? x[j] : neg;
-      else
+        for (int64_t j = 0; j < o->lp; j++) abs += x[j] >= 0 ? x[j] : -x[j];
+        o->absum[r * o->nl + n] = abs;
+      } else {
         for (int64_t j = 0; j < o->lp; j++) s += (uint16_t)x[j];
+      }
       o->ebound[r * o->nl + n] = wmax * s;
     }
   if (g == ASIM_GEMM_BF16) {
