@@ -22,6 +22,7 @@
 #include <immintrin.h>
 #endif
 
+#include "asim/conv.h"
 #include "asim/engine.h"
 #include "asim/model.h"
 #include "cim/kernels.h"
@@ -195,6 +196,38 @@ static void kernel_bench(const kcfg *k, asim_isa isa, double seconds, double roo
   free(wq), free(xq), free(acc);
   asim_opnd_free(&W), asim_opnd_free(&X);
   asim_macro_free(&m);
+}
+
+/* ---- one layer, for the PyTorch comparison ---------------------------------------------------- */
+
+/* ResNet-18 layer3 3x3 conv 256 -> 256 on 8x8 inputs through asim_conv2d_forward (weights cached). */
+static void layer_bench(double seconds) {
+  const int B = 16, C = 256, O = 256, H = 8;
+  float *x = malloc(sizeof(float) * B * C * H * H), *w = malloc(sizeof(float) * O * C * 9);
+  float *y = malloc(sizeof(float) * B * O * H * H);
+  for (int i = 0; i < B * C * H * H; i++) x[i] = (float)(urand() >> 8) / 16777216.0f * ((urand() & 1) ? 1.0f : 0.0f);
+  for (int i = 0; i < O * C * 9; i++) w[i] = ((float)(urand() >> 8) / 16777216.0f - 0.5f) * 0.1f;
+  OUT("| configuration | this engine, ms / image |\n|---|---|\n");
+  const struct { const char *name; int wb, xb, adc; float s; } cs[] = {
+      {"W4A4 adc 4, noise off", 4, 4, 4, 0}, {"W4A4 adc 4, noise 1 %/1 %", 4, 4, 4, 1.0f}, {"W8A8 adc 8, noise off", 8, 8, 8, 0}};
+  for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+    asim_wcache *wc;
+    asim_wcache_new(&wc);
+    asim_conv_dims d = {C, O, 3, 1, 1, asim_cim_defaults(), 12, 0, wc};
+    d.p.mode = ASIM_SIMULATION, d.p.nrow = 255, d.p.wbit = cs[i].wb, d.p.xbit = cs[i].xb, d.p.adc_prec = cs[i].adc;
+    d.p.rand_noise_sigma = d.p.non_linear_sigma = cs[i].s;
+    asim_exec ex = {.seed = 1};
+    asim_conv2d_forward(y, x, B, H, H, w, NULL, &d, &ex); /* warm: builds the cache */
+    double best = 1e30, t_end = now() + seconds;
+    do {
+      double t0 = now();
+      asim_conv2d_forward(y, x, B, H, H, w, NULL, &d, &ex);
+      if (now() - t0 < best) best = now() - t0;
+    } while (now() < t_end);
+    OUT("| %s | %.3f |\n", cs[i].name, 1e3 * best / B);
+    asim_wcache_free(wc);
+  }
+  free(x), free(w), free(y);
 }
 
 /* ---- models --------------------------------------------------------------------------------- */
@@ -437,14 +470,21 @@ int main(int argc, char **argv) {
   for (int i = 0; i < nm; i++)
     if (ran[i]) layer_split(&ms[i], &single[i]);
 
-  if (o.torch) {
-    FILE *t = fopen(o.torch, "r");
+  if (!o.only || strstr("layer", o.only)) {
+    OUT("## One layer against the PyTorch bit-plane convolution\n\n");
+    OUT("ResNet-18 layer3 3x3 conv, 256 -> 256 channels, 8x8, nrow 255, batch 16, one thread, best repetition:\n\n");
+    layer_bench(o.quick ? 1.0 : 3.0);
+    OUT("\n");
+    FILE *t = o.torch ? fopen(o.torch, "r") : NULL;
     if (t) {
       char buf[4096];
-      OUT("## PyTorch baseline\n\n");
+      OUT("The same layer computed as ASiM does (bench/torch_bitplane_conv.py: one float32 F.conv2d per macro load "
+          "and bit pair, the ADC as tensor ops):\n\n");
       while (fgets(buf, sizeof buf, t)) OUT("%s", buf);
       fclose(t);
       OUT("\n");
+    } else {
+      OUT("(PyTorch not available: no baseline.)\n\n");
     }
   }
   double load[3] = {0};
