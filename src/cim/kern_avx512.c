@@ -39,16 +39,22 @@ static inline __m512i philox16(__m512i c0, const noise_lanes *nl, uint32_t c2, c
   __m512i b0 = _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(c0, 1));
   __m512i a1 = nl->c1[0], b1 = nl->c1[1], a3 = nl->c3[0], b3 = nl->c3[1];
   __m512i a2 = _mm512_set1_epi64(c2), b2 = a2;
+  /* the high halves move down by a shift (port 0, like the multiplies) or a dword shuffle
+   * (port 5), one of each per product pair to keep the two vector ports equally busy */
+#define HI_SHIFT(v) _mm512_srli_epi64((v), 32)
+#define HI_SHUF(v) _mm512_shuffle_epi32((v), (_MM_PERM_ENUM)0xF5)
   for (int r = 0; r < 9; r++) {
     __m512i pa0 = _mm512_mul_epu32(a0, M0), pa1 = _mm512_mul_epu32(a2, M1);
     __m512i pb0 = _mm512_mul_epu32(b0, M0), pb1 = _mm512_mul_epu32(b2, M1);
-    a0 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(pa1, 32), a1, rk0[r], 0x96);
-    a2 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(pa0, 32), a3, rk1[r], 0x96);
+    a0 = _mm512_ternarylogic_epi64(HI_SHUF(pa1), a1, rk0[r], 0x96);
+    a2 = _mm512_ternarylogic_epi64(HI_SHIFT(pa0), a3, rk1[r], 0x96);
     a1 = pa1, a3 = pa0;
-    b0 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(pb1, 32), b1, rk0[r], 0x96);
-    b2 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(pb0, 32), b3, rk1[r], 0x96);
+    b0 = _mm512_ternarylogic_epi64(HI_SHUF(pb1), b1, rk0[r], 0x96);
+    b2 = _mm512_ternarylogic_epi64(HI_SHIFT(pb0), b3, rk1[r], 0x96);
     b1 = pb1, b3 = pb0;
   }
+#undef HI_SHIFT
+#undef HI_SHUF
   a0 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(_mm512_mul_epu32(a2, M1), 32), a1, rk0[9], 0x96);
   b0 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(_mm512_mul_epu32(b2, M1), 32), b1, rk0[9], 0x96);
   return _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(a0)), _mm512_cvtepi64_epi32(b0), 1);
