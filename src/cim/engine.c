@@ -48,10 +48,15 @@ asim_status asim_engine_run(const asim_out *out, const asim_macro *m, const asim
 
   /* Lossless: one integer product per load, checked; rows that fail go through the cycles. */
   asim_status st = ASIM_OK;
-  uint8_t *fail = NULL, *safe = NULL;
+  uint8_t *fail = NULL, *safe = NULL, small[2 * 1024];
   int64_t *bad = NULL;
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(fail, (size_t)X->rpad), done);
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(safe, (size_t)X->rpad), done);
+  if (X->rpad <= 1024) { /* small products (attention heads): no allocation */
+    fail = small, safe = small + 1024;
+    memset(fail, 0, (size_t)X->rpad);
+  } else {
+    ASIM_CHECK_GOTO(st, ASIM_ALLOC(fail, (size_t)X->rpad), done);
+    ASIM_CHECK_GOTO(st, ASIM_ALLOC(safe, (size_t)X->rpad), done);
+  }
   {
     /* Rows whose every running sum is bounded without the per-load sums: |R_<n| <= amax·Σ_<n |x_k|
      * (Σ|x| per load: absum, or E/wmax when the codes are unsigned), so amax·Σ_<n |x_k| + E_n <= 2^24
@@ -119,8 +124,10 @@ asim_status asim_engine_run(const asim_out *out, const asim_macro *m, const asim
     }
   }
 done:
-  free(fail);
-  free(safe);
+  if (fail != small) {
+    free(fail);
+    free(safe);
+  }
   free(bad);
   return st;
 }

@@ -100,22 +100,26 @@ static asim_status batched_product(float *y, const float *wsrc, const float *xsr
     float s1 = asim_act_scale(wsrc, total_w, 1, ex), s2 = asim_act_scale(xsrc, total_x, x_signed, ex);
     for (int b = 0; b < B; b++) sw[b] = s1, sx[b] = s2;
   }
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(wf, (size_t)total_w), done);
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(xf, (size_t)total_x), done);
+  if (p->mode != ASIM_SIMULATION) { /* float operands of the Train/Inference products */
+    ASIM_CHECK_GOTO(st, asim_malloc(&wf, sizeof(float) * (size_t)total_w), done);
+    ASIM_CHECK_GOTO(st, asim_malloc(&xf, sizeof(float) * (size_t)total_x), done);
+  }
   if (p->mode == ASIM_TRAIN) {
     for (int b = 0; b < B; b++) {
       asim_fake_quantize(wf + b * H * wn, wsrc + b * H * wn, H * wn, sw[b], p->wbit, 1);
       asim_fake_quantize(xf + b * H * xn, xsrc + b * H * xn, H * xn, sx[b], p->xbit, x_signed);
     }
   } else {
-    ASIM_CHECK_GOTO(st, ASIM_ALLOC(wq, (size_t)total_w), done);
-    ASIM_CHECK_GOTO(st, ASIM_ALLOC(xq, (size_t)total_x), done);
+    ASIM_CHECK_GOTO(st, asim_malloc(&wq, sizeof(int32_t) * (size_t)total_w), done);
+    ASIM_CHECK_GOTO(st, asim_malloc(&xq, sizeof(int32_t) * (size_t)total_x), done);
     for (int b = 0; b < B; b++) {
       asim_quantize(wq + b * H * wn, wsrc + b * H * wn, H * wn, sw[b], p->wbit, 1);
       asim_quantize(xq + b * H * xn, xsrc + b * H * xn, H * xn, sx[b], p->xbit, x_signed);
     }
-    for (int64_t i = 0; i < total_w; i++) wf[i] = (float)wq[i];
-    for (int64_t i = 0; i < total_x; i++) xf[i] = (float)xq[i];
+    if (p->mode != ASIM_SIMULATION) {
+      for (int64_t i = 0; i < total_w; i++) wf[i] = (float)wq[i];
+      for (int64_t i = 0; i < total_x; i++) xf[i] = (float)xq[i];
+    }
   }
   if (p->mode == ASIM_SIMULATION) {
     asim_macro_desc d = asim_cim_macro_desc(p, p->wbit, p->xbit, x_signed, p->act_enc, K, p->nrow,
