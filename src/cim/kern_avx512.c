@@ -60,6 +60,36 @@ static inline __m512i philox16(__m512i c0, const noise_lanes *nl, uint32_t c2, c
   return _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(a0)), _mm512_cvtepi64_epi32(b0), 1);
 }
 
+/* Word 0 for 16 lanes of up to 4 cycles at once (8 independent chains: the rounds' latency is
+ * hidden); the same operations as philox16. */
+static inline void philox16x4(__m512i c0, const noise_lanes *nl, const uint32_t *cid, int n, const __m512i *rk0,
+                              const __m512i *rk1, __m512i *out) {
+  const __m512i M0 = _mm512_set1_epi64(ASIM_PHILOX_M0), M1 = _mm512_set1_epi64(ASIM_PHILOX_M1);
+  const __m512i lo0 = _mm512_cvtepu32_epi64(_mm512_castsi512_si256(c0));
+  const __m512i hi0 = _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(c0, 1));
+  __m512i x0[8], x1[8], x2[8], x3[8];
+  for (int q = 0; q < 8; q++) {
+    const int h = q & 1, c = q >> 1 < n ? q >> 1 : n - 1;
+    x0[q] = h ? hi0 : lo0;
+    x1[q] = nl->c1[h];
+    x2[q] = _mm512_set1_epi64(cid[c]);
+    x3[q] = nl->c3[h];
+  }
+  for (int r = 0; r < 9; r++)
+    for (int q = 0; q < 8; q++) {
+      __m512i p0 = _mm512_mul_epu32(x0[q], M0), p1 = _mm512_mul_epu32(x2[q], M1);
+      x0[q] = _mm512_ternarylogic_epi64(_mm512_shuffle_epi32(p1, (_MM_PERM_ENUM)0xF5), x1[q], rk0[r], 0x96);
+      x2[q] = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p0, 32), x3[q], rk1[r], 0x96);
+      x1[q] = p1, x3[q] = p0;
+    }
+  for (int c = 0; c < n; c++) {
+    __m512i a = _mm512_ternarylogic_epi64(_mm512_srli_epi64(_mm512_mul_epu32(x2[2 * c], M1), 32), x1[2 * c], rk0[9], 0x96);
+    __m512i b = _mm512_ternarylogic_epi64(_mm512_srli_epi64(_mm512_mul_epu32(x2[2 * c + 1], M1), 32), x1[2 * c + 1],
+                                          rk0[9], 0x96);
+    out[c] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(a)), _mm512_cvtepi64_epi32(b), 1);
+  }
+}
+
 /* ---- cycle kernel ----------------------------------------------------------------------- */
 
 /* Counts of weight bit i against all XB activation planes for the 16 rows: cnt[t][16]. */
@@ -126,6 +156,18 @@ void asim_cycles_avx512(const asim_kargs *a, int64_t pb, int64_t o0, int64_t o1)
       int c = 0;
       for (int i = wb - 1; i >= 0; i--) {
         count_any(xb, wp + (n * wb + i) * wpl * ASIM_RB, xn, wpl, cnt);
+        /* the draws of this weight bit's table-sampled noisy cycles, 4 cycles at a time */
+        __m512i us[ASIM_MAX_BITS];
+        if (m->noisy_any) {
+          uint32_t cids[ASIM_MAX_BITS];
+          int nu = 0;
+          for (int c2 = c; c2 < nc && m->cycles[c2].i == i; c2++)
+            if (m->cycles[c2].noisy && m->cycles[c2].ntab)
+              cids[nu++] = asim_cycle_id((int)n, m->cycles[c2].i, m->cycles[c2].j);
+          const __m512i e = _mm512_add_epi32(NL.elem, _mm512_set1_epi32((int)eo));
+          for (int q = 0; q < nu; q += 4) philox16x4(e, &NL, cids + q, nu - q < 4 ? nu - q : 4, rk0, rk1, us + q);
+        }
+        int iu = 0;
         for (; c < nc && m->cycles[c].i == i; c++) {
           const asim_cycle *cy = &m->cycles[c];
           __m512i M = _mm512_loadu_si512(cnt + cy->bit[0] * ASIM_RB);
@@ -134,8 +176,7 @@ void asim_cycles_avx512(const asim_kargs *a, int64_t pb, int64_t o0, int64_t o1)
           __m512 V;
           if (cy->noisy && cy->ntab) {
             const asim_noise_table *t = cy->ntab;
-            const uint32_t cid = asim_cycle_id((int)n, cy->i, cy->j);
-            __m512i u = philox16(_mm512_add_epi32(NL.elem, _mm512_set1_epi32((int)eo)), &NL, cid, rk0, rk1);
+            const __m512i u = us[iu++];
             __m512i idx = _mm512_or_si512(_mm512_slli_epi32(M, (unsigned)t->lw), _mm512_srli_epi32(u, (unsigned)(32 - t->lw)));
             __m512i r = _mm512_and_si512(u, _mm512_set1_epi32((int)((1u << (32 - t->lw)) - 1u)));
             __m512i thr = _mm512_i32gather_epi32(idx, t->thr, 4);
