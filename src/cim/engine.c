@@ -19,7 +19,9 @@ static asim_status check_operands(const asim_macro *m, const asim_opnd *W, const
 
 static void run_cycles(const asim_kfns *k, const asim_kargs *a, const int64_t *blocks, int64_t nblocks, int threads) {
   const int64_t O = a->W->rows, noc = (O + O_CHUNK - 1) / O_CHUNK, items = nblocks * noc;
+#ifdef _OPENMP
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1 && items > 1)
+#endif
   for (int64_t it = 0; it < items; it++) {
     int64_t pb = blocks ? blocks[it % nblocks] : it % nblocks, oc = it / nblocks;
     int64_t o0 = oc * O_CHUNK, o1 = o0 + O_CHUNK < O ? o0 + O_CHUNK : O;
@@ -80,7 +82,9 @@ asim_status asim_engine_run(const asim_out *out, const asim_macro *m, const asim
     if (g != ASIM_GEMM_I16) PB = ((nblocks + threads - 1) / threads + 1) & ~(int64_t)1;
     const int64_t nob = W->rpad / ASIM_RB, OB = 4;
     const int64_t npi = (nblocks + PB - 1) / PB, noi = (nob + OB - 1) / OB, items = npi * noi;
+#ifdef _OPENMP
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1 && items > 1)
+#endif
     for (int64_t it = 0; it < items; it++) {
       int64_t pi = it % npi, oi = it / npi;
       int64_t pb = pi * PB, nb = pb + PB <= nblocks ? PB : nblocks - pb;
