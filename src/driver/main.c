@@ -395,7 +395,7 @@ static asim_status simulate(run_state *r, const cli *c, MPI_Comm comm, int rank,
         /* repeat q of a point draws its noise with seed run.seed + q */
         asim_exec ex = {.seed = cfg->run.seed + (uint32_t)rep, .sample0 = s0, .max_reduce = r->plan.group > 1 ? group_max : NULL,
                         .max_reduce_arg = &group, .per_sample_scale = cfg->run.act_scale == ASIM_ACT_SCALE_SAMPLE,
-                        .batch_size = bend - bstart};
+                        .batch_size = bend - bstart, .threads = cfg->run.threads};
         st = asim_model_forward(&r->model, z, x, (int)m, &ex, NULL, NULL);
         for (int64_t i = 0; i < m && !st; i++) {
           top5_of(z + i * C, C, t5 + i * 5);

@@ -7,6 +7,7 @@
 
 #include "asim/linear.h"
 #include "asim/quant.h"
+#include "cim/kernels.h"
 
 asim_status asim_mha_check(const asim_mha_dims *a) {
   if (a->embed_dim < 1 || a->num_heads < 1 || a->embed_dim % a->num_heads)
@@ -71,7 +72,8 @@ static asim_cim_params part_params(const asim_mha_dims *a, int part) {
  * is also its element index within the sample (used for noise). */
 static asim_status batched_product(float *y, const float *wsrc, const float *xsrc, int B, int H, int64_t Wr,
                                    int64_t Xr, int64_t K, int64_t ps, int64_t os, int x_signed,
-                                   const asim_cim_params *p, uint32_t layer_id, const asim_exec *ex) {
+                                   const asim_cim_params *p, uint32_t layer_id, const asim_exec *ex,
+                                   const char *kind) {
   const int64_t wn = Wr * K, xn = Xr * K, yn = Wr * Xr, total_w = (int64_t)B * H * wn, total_x = (int64_t)B * H * xn;
   const asim_noise_key key = {ex ? ex->seed : 0, layer_id};
   const int64_t sample0 = ex ? ex->sample0 : 0;
@@ -80,7 +82,13 @@ static asim_status batched_product(float *y, const float *wsrc, const float *xsr
   float *sw = NULL, *sx = NULL, *wf = NULL, *xf = NULL;
   int32_t *wq = NULL, *xq = NULL;
   asim_macro m = {0};
-  asim_bitmat wb = {0}, xb = {0};
+  asim_opnd wo, xo;
+  memset(&wo, 0, sizeof wo);
+  memset(&xo, 0, sizeof xo);
+  const int prof = asim_prof_on();
+  double tp = 0, tk = 0, t0 = prof ? asim_prof_now() : 0, conv = 0;
+  int64_t fb_total = 0;
+  const asim_isa isa = asim_isa_active();
   ASIM_CHECK_GOTO(st, ASIM_ALLOC(sw, (size_t)B), done);
   ASIM_CHECK_GOTO(st, ASIM_ALLOC(sx, (size_t)B), done);
   if (per_sample) {
@@ -92,39 +100,54 @@ static asim_status batched_product(float *y, const float *wsrc, const float *xsr
     float s1 = asim_act_scale(wsrc, total_w, 1, ex), s2 = asim_act_scale(xsrc, total_x, x_signed, ex);
     for (int b = 0; b < B; b++) sw[b] = s1, sx[b] = s2;
   }
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(wf, (size_t)total_w), done);
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(xf, (size_t)total_x), done);
+  if (p->mode != ASIM_SIMULATION) { /* float operands of the Train/Inference products */
+    ASIM_CHECK_GOTO(st, asim_malloc(&wf, sizeof(float) * (size_t)total_w), done);
+    ASIM_CHECK_GOTO(st, asim_malloc(&xf, sizeof(float) * (size_t)total_x), done);
+  }
   if (p->mode == ASIM_TRAIN) {
     for (int b = 0; b < B; b++) {
       asim_fake_quantize(wf + b * H * wn, wsrc + b * H * wn, H * wn, sw[b], p->wbit, 1);
       asim_fake_quantize(xf + b * H * xn, xsrc + b * H * xn, H * xn, sx[b], p->xbit, x_signed);
     }
   } else {
-    ASIM_CHECK_GOTO(st, ASIM_ALLOC(wq, (size_t)total_w), done);
-    ASIM_CHECK_GOTO(st, ASIM_ALLOC(xq, (size_t)total_x), done);
+    ASIM_CHECK_GOTO(st, asim_malloc(&wq, sizeof(int32_t) * (size_t)total_w), done);
+    ASIM_CHECK_GOTO(st, asim_malloc(&xq, sizeof(int32_t) * (size_t)total_x), done);
     for (int b = 0; b < B; b++) {
       asim_quantize(wq + b * H * wn, wsrc + b * H * wn, H * wn, sw[b], p->wbit, 1);
       asim_quantize(xq + b * H * xn, xsrc + b * H * xn, H * xn, sx[b], p->xbit, x_signed);
     }
-    for (int64_t i = 0; i < total_w; i++) wf[i] = (float)wq[i];
-    for (int64_t i = 0; i < total_x; i++) xf[i] = (float)xq[i];
+    if (p->mode != ASIM_SIMULATION) {
+      for (int64_t i = 0; i < total_w; i++) wf[i] = (float)wq[i];
+      for (int64_t i = 0; i < total_x; i++) xf[i] = (float)xq[i];
+    }
   }
   if (p->mode == ASIM_SIMULATION) {
     asim_macro_desc d = asim_cim_macro_desc(p, p->wbit, p->xbit, x_signed, p->act_enc, K, p->nrow,
                                             (K + p->nrow - 1) / p->nrow);
     ASIM_CHECK_GOTO(st, asim_macro_init(&m, &d), done);
+    ASIM_CHECK_GOTO(st, asim_opnd_alloc(&wo, Wr, p->wbit, 1, &m, isa), done);
+    ASIM_CHECK_GOTO(st, asim_opnd_alloc(&xo, Xr, p->xbit, x_signed, &m, isa), done);
   }
+  if (prof) tp += asim_prof_now() - t0;
   for (int b = 0; b < B; b++)
     for (int h = 0; h < H; h++) {
       const int64_t bh = (int64_t)b * H + h;
       float *yy = y + bh * yn;
       if (p->mode == ASIM_SIMULATION) {
-        ASIM_CHECK_GOTO(st, asim_bitmat_pack(&wb, wq + bh * wn, Wr, &m, p->wbit), done);
-        ASIM_CHECK_GOTO(st, asim_bitmat_pack(&xb, xq + bh * xn, Xr, &m, p->xbit), done);
+        double ta = prof ? asim_prof_now() : 0;
+        asim_opnd_set_rows(&wo, wq + bh * wn, K, K, p->nrow);
+        ASIM_CHECK_GOTO(st, asim_opnd_prepare_w(&wo, &m, isa, 1), done);
+        ASIM_CHECK_GOTO(st, asim_opnd_fill_x(&xo, &m, isa, xq + bh * xn, K, K), done);
+        double tb = prof ? asim_prof_now() : 0;
         asim_noise_addr na = {key, sample0 + b, Xr, (int64_t)h * yn, ps, os};
-        ASIM_CHECK_GOTO(st, asim_macro_run(yy, ps, os, &m, &wb, &xb, &na), done);
-        asim_bitmat_free(&wb);
-        asim_bitmat_free(&xb);
+        int64_t fb = 0;
+        const asim_out ao = asim_out_rows(yy, ps, os, Xr);
+        ASIM_CHECK_GOTO(st, asim_engine_run(&ao, &m, &wo, &xo, &na, asim_exec_threads(ex), isa, &fb), done);
+        if (prof) {
+          tp += tb - ta, tk += asim_prof_now() - tb;
+          fb_total += fb;
+          if (!xo.gemm) conv += (double)Wr * Xr * m.d.n_loads * m.n_cycles;
+        }
       } else {
         /* float product of (fake-)quantised operands: Y (Xr × Wr in p,o) */
         if (ps == 1) /* yy[o·Wr... ] layout (o, p): W · Xᵀ */
@@ -142,9 +165,13 @@ static asim_status batched_product(float *y, const float *wsrc, const float *xsr
     const float D = asim_dequant_divisor(p->wbit, p->xbit, x_signed);
     for (int b = 0; b < B; b++) asim_dequantize(y + (int64_t)b * H * yn, H * yn, sw[b], sx[b], D);
   }
+  if (prof && p->mode == ASIM_SIMULATION) {
+    double t4[4] = {0, tp, tp + tk, tp + tk};
+    asim_prof_record(layer_id, kind, t4, (double)B * H * Wr * Xr * K, conv, (double)fb_total);
+  }
 done:
-  asim_bitmat_free(&wb);
-  asim_bitmat_free(&xb);
+  asim_opnd_free(&wo);
+  asim_opnd_free(&xo);
   asim_macro_free(&m);
   free(sw);
   free(sx);
@@ -161,7 +188,7 @@ asim_status asim_mha_qk(float *S, const float *q, const float *k, int B, int T, 
   const int H = a->num_heads, D = a->embed_dim / H;
   asim_cim_params p = part_params(a, 1);
   /* S[n][m]: weight row o = query n, activation row p = key m */
-  ASIM_CHECK(batched_product(S, q, k, B, H, T, T, D, 1, T, 1, &p, a->layer_id + 1, ex));
+  ASIM_CHECK(batched_product(S, q, k, B, H, T, T, D, 1, T, 1, &p, a->layer_id + 1, ex, "qk"));
   return ASIM_OK;
 }
 
@@ -175,7 +202,7 @@ asim_status asim_mha_av(float *O, const float *P, const float *v, int B, int T, 
   for (int64_t bh = 0; bh < (int64_t)B * H; bh++) /* weight rows are value columns: vᵀ (D, T) */
     for (int t = 0; t < T; t++)
       for (int d = 0; d < D; d++) vt[(bh * D + d) * T + t] = v[(bh * T + t) * D + d];
-  asim_status st = batched_product(O, vt, P, B, H, D, T, T, D, 1, 0, &p, a->layer_id + 2, ex);
+  asim_status st = batched_product(O, vt, P, B, H, D, T, T, D, 1, 0, &p, a->layer_id + 2, ex, "av");
   free(vt);
   if (st) return asim_error_trace(st, __FILE__, __LINE__, "AV product");
   return ASIM_OK;
@@ -244,17 +271,17 @@ asim_status asim_mha_forward(float *out, const float *in, int B, int T, const fl
   ASIM_CHECK(asim_mha_check(a));
   const int E = a->embed_dim, H = a->num_heads, D = E / H;
   const int64_t BT = (int64_t)B * T, bhtd = (int64_t)B * H * T * D, bhtt = (int64_t)B * H * T * T;
-  asim_linear_dims lin = {E, 3 * E, part_params(a, 0), a->layer_id};
+  asim_linear_dims lin = {E, 3 * E, part_params(a, 0), a->layer_id, a->qkv_cache};
   asim_status st = ASIM_OK;
   float *z = NULL, *q = NULL, *k = NULL, *v = NULL, *S = NULL, *P = NULL, *O = NULL, *y = NULL;
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(z, (size_t)(BT * 3 * E)), done);
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(q, (size_t)bhtd), done);
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(k, (size_t)bhtd), done);
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(v, (size_t)bhtd), done);
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(S, (size_t)bhtt), done);
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(P, (size_t)bhtt), done);
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(O, (size_t)bhtd), done);
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(y, (size_t)(BT * E)), done);
+  ASIM_CHECK_GOTO(st, asim_malloc(&z, sizeof(float) * (size_t)(BT * 3 * E)), done);
+  ASIM_CHECK_GOTO(st, asim_malloc(&q, sizeof(float) * (size_t)bhtd), done);
+  ASIM_CHECK_GOTO(st, asim_malloc(&k, sizeof(float) * (size_t)bhtd), done);
+  ASIM_CHECK_GOTO(st, asim_malloc(&v, sizeof(float) * (size_t)bhtd), done);
+  ASIM_CHECK_GOTO(st, asim_malloc(&S, sizeof(float) * (size_t)bhtt), done);
+  ASIM_CHECK_GOTO(st, asim_malloc(&P, sizeof(float) * (size_t)bhtt), done);
+  ASIM_CHECK_GOTO(st, asim_malloc(&O, sizeof(float) * (size_t)bhtd), done);
+  ASIM_CHECK_GOTO(st, asim_malloc(&y, sizeof(float) * (size_t)(BT * E)), done);
 
   ASIM_CHECK_GOTO(st, asim_linear_forward(z, in, B, T, qkv_w, qkv_b, &lin, ex), done);
   for (int b = 0; b < B; b++)
@@ -283,6 +310,7 @@ asim_status asim_mha_forward(float *out, const float *in, int B, int T, const fl
           y[((int64_t)b * T + t) * E + h * D + d] = O[(((int64_t)b * H + h) * T + t) * D + d];
   lin.out_features = E;
   lin.layer_id = a->layer_id + 3;
+  lin.cache = a->proj_cache;
   ASIM_CHECK_GOTO(st, asim_linear_forward(out, y, B, T, proj_w, proj_b, &lin, ex), done);
 
   if (trace) {
