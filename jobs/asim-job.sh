@@ -40,6 +40,8 @@ asim_die() { # asim_die STATUS MESSAGE
 
 [ -n "${SLURM_JOB_ID:-}" ] || asim_die 2 "not inside a SLURM job: submit with sbatch (see jobs/README.md)"
 
+asim_log "${ASIM_SCRIPT:-the job script} on $(hostname -s): ${SLURM_NTASKS:-1} task(s) x ${SLURM_CPUS_PER_TASK:-1} CPU(s), source tree $ASIM_HOME"
+
 # ---- programs and threads --------------------------------------------------------------------
 ASIM_BIN=${ASIM_BIN:-$ASIM_HOME/build}
 asim_prog() { # the path of a program: $ASIM_BIN/NAME, else NAME on PATH
@@ -65,7 +67,7 @@ asim_run_dir() { # asim_run_dir DEFAULT_NAME: sets RUN_DIR (absolute) and create
 asim_parse_args() {
   CONFIG=${ASIM_CONFIG:-}
   if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then CONFIG=$1; shift; fi
-  [ -n "$CONFIG" ] || asim_die 2 "no configuration: sbatch $(basename "${ASIM_SCRIPT:-job}") CONFIG.cfg [--set key=value]... (or ASIM_CONFIG=...)"
+  [ -n "$CONFIG" ] || asim_die 2 "no configuration: sbatch ${ASIM_SCRIPT:-the job script} CONFIG.cfg [--set key=value]... (or ASIM_CONFIG=...)"
   [ -r "$CONFIG" ] || asim_die 2 "configuration $CONFIG is not readable (relative paths start at the submit directory $PWD)"
   USER_ARGS=("$@")
   local w

@@ -162,8 +162,12 @@ slurm_wait_job() {
 }
 
 # slurm_job_field ID FIELD: a field of `scontrol show job` (JobState, ExitCode, Restarts, ...)
+# (an array's job id shows every task: the record of that id is picked)
 slurm_job_field() {
-  scontrol -o show job "$1" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1
+  local rec
+  rec=$(scontrol -o show job "$1" 2>/dev/null)
+  if [[ $1 =~ ^[0-9]+$ ]]; then rec=$(grep "^JobId=$1 " <<<"$rec"); fi
+  head -n 1 <<<"$rec" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1
 }
 
 # slurm_sbatch ARGS...: sbatch with the cluster's marker in the job's environment; prints the job id

@@ -32,6 +32,10 @@ for t in h5dump h5ls; do
 done
 [ -x "$BIN/asim-mpi" ] && [ -x "$BIN/asim-init" ] || { echo "FAIL: asim-mpi / asim-init not built in $BIN"; exit 1; }
 slurm_ensure_installed || exit 1
+if [ "$(id -u)" -ne 0 ]; then
+  echo "FAIL: the test cluster needs root (slurmd runs jobs as their user; this test starts it as SlurmdUser=root)"
+  exit 1
+fi
 
 # ---- inputs: the driver tests' tiny dataset and a random ResNet-18 at input 8 ----------------
 /usr/bin/python3 "$SRC/tests/driver.d/make_datasets.py" "$TMP/data" 16 >/dev/null || { echo "FAIL: datasets"; exit 1; }
