@@ -63,13 +63,23 @@ for x in s: x.close()
 EOF
 }
 
-# PIDs of every process that carries the marker of the cluster in DIR in its environment
+# PIDs of the processes of the cluster in DIR: those with the marker in their environment
+# (daemons, job scripts, ranks) and those holding a file in DIR open (slurmstepd clears its
+# environment but keeps the slurmd log open). The calling shell is never listed.
 _cluster_pids() { # DIR
-  local p
+  local p f
   for p in /proc/[0-9]*; do
+    [ "${p#/proc/}" = "$$" ] && continue
     if { tr '\0' '\n' <"$p/environ"; } 2>/dev/null | grep -qxF "ASIM_TEST_SLURM_DIR=$1"; then
       echo "${p#/proc/}"
+      continue
     fi
+    for f in "$p"/fd/*; do
+      case $(readlink "$f" 2>/dev/null) in "$1"/*)
+        echo "${p#/proc/}"
+        break ;;
+      esac
+    done
   done
 }
 
