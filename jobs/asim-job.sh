@@ -159,17 +159,33 @@ asim_launch() {
   asim_log "$(basename "$ASIM_STEP_PROG") exited with status $ASIM_RC"
 }
 
-# asim_finish RC RESUMABLE: requeue after a time-limit stop (RESUMABLE=1: the status means the
-# run can continue), else exit with RC.
+# modification time and size of a file ("none" when missing): progress marks
+# asim_expect_output FILE: a launcher that reports success without the program having written
+# FILE (srun does so when a step fails to launch) is turned into status 1.
+asim_expect_output() {
+  if [ "$ASIM_RC" -eq 0 ] && [ ! -e "$1" ]; then
+    asim_log "error: $(basename "$ASIM_STEP_PROG") reported success but $1 was not written (failed launch?)"
+    ASIM_RC=1
+  fi
+}
+
+asim_mtime() { stat -c '%Y %s' "$1" 2>/dev/null || echo none; }
+
+# asim_finish RC RESUMABLE: after the time-limit warning, requeue when the run can continue
+# (RESUMABLE=1: status 75, or killed after writing progress), else exit with RC.
 asim_finish() {
   local rc=$1 resumable=$2 restarts=${SLURM_RESTART_COUNT:-0}
-  if [ "$rc" -ne 0 ] && [ "$ASIM_TIMELIMIT" = 1 ] && [ "$resumable" = 1 ]; then
+  if [ "$rc" -ne 0 ] && [ "$ASIM_TIMELIMIT" = 1 ]; then
+    if [ "$resumable" != 1 ]; then
+      asim_die "$rc" "stopped by the time-limit warning before making progress: not requeueing. The warning" \
+        "(--signal=B:USR1@SECONDS) must come well before the limit (--time), and SLURM may send it up to a minute early"
+    fi
     if [ "$restarts" -ge "${ASIM_MAX_REQUEUE:-20}" ]; then
       asim_die "$rc" "stopped by the time limit after $restarts requeues (ASIM_MAX_REQUEUE); resubmit with ASIM_RUN_DIR=$RUN_DIR to continue"
     fi
     asim_log "stopped at the time limit; requeueing job $SLURM_JOB_ID (restart $((restarts + 1))): it continues from $RUN_DIR"
     if scontrol requeue "$SLURM_JOB_ID"; then
-      exit 0 # SLURM ends this instance of the script now
+      exit 0 # SLURM ends this instance of the script now; the requeued one starts after SLURM's delay
     fi
     asim_die "$rc" "scontrol requeue failed; resubmit with ASIM_RUN_DIR=$RUN_DIR to continue"
   fi
@@ -177,4 +193,14 @@ asim_finish() {
   elif [ "$rc" -eq 75 ]; then asim_log "interrupted; resumable: resubmit with ASIM_RUN_DIR=$RUN_DIR"
   fi
   exit "$rc"
+}
+
+# asim_resumable_report RC BEFORE REPORT: 1 when asim-mpi can continue REPORT with --resume:
+# status 75 (stopped cleanly), or killed (e.g. before its signal handler was installed) after the
+# report changed since BEFORE (its mtime at the start).
+asim_resumable_report() {
+  if [ "$1" -eq 75 ]; then echo 1
+  elif [ "$1" -ne 0 ] && [ -f "$3" ] && [ "$(asim_mtime "$3")" != "$2" ]; then echo 1
+  else echo 0
+  fi
 }

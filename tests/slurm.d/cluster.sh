@@ -103,10 +103,11 @@ slurm_start() {
   cpus=$(nproc)
   mem=$(awk '/MemTotal/ {print int($2 / 1024 / 2)}' /proc/meminfo)
   read -r ctld_port d_port < <(_free_ports)
-  mkdir -p "$SLURM_DIR/state" "$SLURM_DIR/spool"
+  mkdir -p "$SLURM_DIR/state" "$SLURM_DIR/spool" "$SLURM_DIR/pmix"
   cat >"$SLURM_DIR/slurm.conf" <<EOF
 # one-node test cluster (tests/slurm.d/cluster.sh)
 ClusterName=asimtest
+FirstJobId=$((1000 + RANDOM % 30000))
 SlurmctldHost=$host(127.0.0.1)
 SlurmctldPort=$ctld_port
 SlurmdPort=$d_port
@@ -138,6 +139,9 @@ NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus Boards=1 SocketsPerBoard=1 CoresPer
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
   : >"$SLURM_DIR/plugstack.conf"
+  # PMIx's client directories default to /tmp/spmix_appdir_<uid>_<job>.<step>: a killed step leaves
+  # its directory behind and the next cluster's job of the same id fails to launch. Keep them here.
+  echo "PMIxCliTmpDirBase=$SLURM_DIR/pmix" >"$SLURM_DIR/mpi.conf"
   export SLURM_CONF=$SLURM_DIR/slurm.conf
   # -D: stay in the foreground so that $! is the daemon's PID
   ASIM_TEST_SLURM_DIR=$SLURM_DIR slurmctld -D -f "$SLURM_CONF" </dev/null >"$SLURM_DIR/slurmctld.out" 2>&1 &

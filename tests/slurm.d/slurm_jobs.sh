@@ -5,7 +5,7 @@
 # signal (the SIGUSR1 of `--signal=B:USR1@...`) makes the job stop its ranks, requeue itself and
 # continue with --resume, giving the same results as the uninterrupted simulation.
 #   usage: slurm_jobs.sh BUILD_DIR
-#   ASIM_SLURM_TIMELIMIT=1: also let a real time limit (--time=1 --signal=B:USR1@55) do it (+2 min)
+#   ASIM_SLURM_TIMELIMIT=1: also let a real time limit (--time=2 --signal=B:USR1@80) do it (+3 min)
 #   ASIM_SLURM_KEEP=1: keep the temporary directory (configuration, logs, job output, reports)
 set -uo pipefail
 BIN=$(cd "$1" && pwd)
@@ -38,13 +38,15 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # ---- inputs: the driver tests' tiny dataset and a random ResNet-18 at input 8 ----------------
-/usr/bin/python3 "$SRC/tests/driver.d/make_datasets.py" "$TMP/data" 16 >/dev/null || { echo "FAIL: datasets"; exit 1; }
+NDATA=16
+[ "${ASIM_SLURM_TIMELIMIT:-0}" = 1 ] && NDATA=32
+/usr/bin/python3 "$SRC/tests/driver.d/make_datasets.py" "$TMP/data" $NDATA >/dev/null || { echo "FAIL: datasets"; exit 1; }
 "$BIN/asim-init" ResNet-18 "$TMP/ck.h5" --classes 10 --size 8 >/dev/null || { echo "FAIL: asim-init"; exit 1; }
 WORK=$TMP/work
 mkdir -p "$WORK"
-# write_cfg FILE SAMPLES [extra lines...]: 4-bit layers keep the bit-serial simulation quick
+# write_cfg FILE SAMPLES [extra lines...]: 4-bit layers (BITS=...) keep the bit-serial simulation quick
 write_cfg() {
-  local f=$1 n=$2
+  local f=$1 n=$2 b=${BITS:-4}
   shift 2
   cat >"$f" <<EOF
 task = "CIFAR-10";
@@ -56,10 +58,10 @@ pretrain_model_path = "$TMP/ck.h5";
 test_bs = 2;
 asim_conv_mode = "Simulation";
 asim_linear_mode = "Simulation";
-asim_conv_wbit = 4;
-asim_conv_xbit = 4;
-asim_linear_wbit = 4;
-asim_linear_xbit = 4;
+asim_conv_wbit = $b;
+asim_conv_xbit = $b;
+asim_linear_wbit = $b;
+asim_linear_xbit = $b;
 asim_conv_rand_noise_sigma = 1.0;
 data = { format = "folders"; max_samples = $n; };
 run = { seed = 11; };
@@ -217,9 +219,11 @@ done
 # ---- optional: a real time limit --------------------------------------------------------------
 if [ "${ASIM_SLURM_TIMELIMIT:-0}" = 1 ]; then
   DEADLINE=$((SECONDS + 400))
-  write_cfg "$WORK/long.cfg" 16 "asim_conv_wbit = 8;" "asim_conv_xbit = 8;"
-  TL=$(sub -J timelimit -n 2 --time=1 --signal=B:USR1@55 "$SRC/jobs/simulate.sbatch" long.cfg)
-  say "time-limit job $TL: --time=1 --signal=B:USR1@55"
+  # SLURM checks time limits about every 30 s and may send the warning up to a minute early:
+  # the signal comes 10..40 s after the start; the run needs longer than that
+  BITS=8 write_cfg "$WORK/long.cfg" 32
+  TL=$(sub -J timelimit -n 2 --time=2 --signal=B:USR1@80 "$SRC/jobs/simulate.sbatch" long.cfg)
+  say "time-limit job $TL: --time=2 --signal=B:USR1@80"
   while [ $SECONDS -lt $DEADLINE ]; do
     state=$(slurm_job_field "$TL" JobState)
     if [ "$state" = PENDING ] && [ "$(slurm_job_field "$TL" Restarts)" -gt 0 ]; then
