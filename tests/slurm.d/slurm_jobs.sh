@@ -101,7 +101,7 @@ say "submitted: requeue $RQ, simulation $SIM, sweep $SW (mpirun), array $ARR (2 
 # The time-limit path, made deterministic: once the first batches are in the report, send the
 # batch shell the signal `--signal=B:USR1@...` would send near the limit.
 RQREP=$WORK/runs/requeue-$RQ/report.h5
-signalled=0 released=0
+signalled=0 released=0 pending_since=""
 while [ $SECONDS -lt $DEADLINE ]; do
   state=$(slurm_job_field "$RQ" JobState)
   if [ $signalled = 0 ] && [ -f "$RQREP" ] &&
@@ -109,10 +109,16 @@ while [ $SECONDS -lt $DEADLINE ]; do
     scancel --batch --signal=USR1 "$RQ" && signalled=1
     say "requeue job: batches in the report; sent SIGUSR1 to its batch shell"
   fi
-  # SLURM holds a requeued job for 120 s (BeginTime); release it at once
+  # SLURM holds a requeued job for 120 s (BeginTime); release it early, but not within the second
+  # of the requeue: slurmd rejects a launch credential as old as the revocation of the last one
   if [ $signalled = 1 ] && [ $released = 0 ] && [ "$state" = PENDING ]; then
-    say "requeue job is pending again ($(slurm_job_field "$RQ" Reason)), restarts: $(slurm_job_field "$RQ" Restarts); releasing it"
-    scontrol update JobId="$RQ" StartTime=now && released=1
+    [ -z "$pending_since" ] && pending_since=$SECONDS
+    reason=$(slurm_job_field "$RQ" Reason)
+    if [ "$reason" = BeginTime ] || [ $((SECONDS - pending_since)) -ge 5 ]; then
+      sleep 2
+      say "requeue job is pending again ($reason), restarts: $(slurm_job_field "$RQ" Restarts); releasing it"
+      scontrol update JobId="$RQ" StartTime=now && released=1
+    fi
   fi
   case $state in COMPLETED | FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY | "") break ;; esac
   sleep 0.5
