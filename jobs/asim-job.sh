@@ -117,7 +117,8 @@ _asim_on_usr1() {
   ASIM_TRAPPED=1
   if [ "$ASIM_TIMELIMIT" = 1 ]; then return 0; fi
   ASIM_TIMELIMIT=1
-  asim_log "time-limit warning (SIGUSR1): asking $(basename "$ASIM_STEP_PROG") to stop after the round in flight"
+  asim_log "time-limit warning (SIGUSR1): SIGTERM to the ranks of $(basename "$ASIM_STEP_PROG")" \
+    "(asim-mpi stops after the round in flight)"
   asim_stop_step
 }
 _asim_on_term() {

@@ -96,34 +96,71 @@ RQ=$(sub -J requeue -n 2 "$SRC/jobs/simulate.sbatch" sim.cfg) || { echo "FAIL: s
 SIM=$(sub -J sim -n 2 "$SRC/jobs/simulate.sbatch" sim.cfg --quiet)
 SW=$(ASIM_LAUNCHER=mpirun sub -J sweep -n 2 "$SRC/jobs/sweep.sbatch" sweep.cfg)
 ARR=$(sub -J array -n 1 --array=0-1 "$SRC/jobs/array.sbatch" small.cfg points.txt)
-say "submitted: requeue $RQ, simulation $SIM, sweep $SW (mpirun), array $ARR (2 tasks)"
+TR=""
+if [ -x "$BIN/asim-train" ]; then
+  # a small ResNet-8 training (about 0.1 s an epoch): long enough to be stopped part way
+  cat >"$WORK/train.cfg" <<EOF
+task = "CIFAR-10";
+model_name = "ResNet-8";
+input_size = 8;
+origin_size = 8;
+cls_num = 10;
+train_dir = "$TMP/data/cifar10_png";
+valid_dir = "$TMP/data/cifar10_png";
+test_dir = "$TMP/data/cifar10_png";
+pretrain_model_path = "None";
+train_bs = 8;
+valid_bs = 8;
+max_epoch = 12;
+asim_conv_mode = "Train";
+asim_linear_mode = "Train";
+data = { format = "folders"; };
+run = { job = "train"; seed = 3; };
+EOF
+  TR=$(sub -J train -n 2 -c 1 "$SRC/jobs/train.sbatch" train.cfg --quiet) || bad "sbatch of the training job"
+fi
+say "submitted: requeue $RQ, simulation $SIM, sweep $SW (mpirun), array $ARR (2 tasks)${TR:+, training $TR}"
+[ -x "$BIN/asim-train" ] || say "no asim-train in $BIN: the training job is not tested"
 
-# The time-limit path, made deterministic: once the first batches are in the report, send the
-# batch shell the signal `--signal=B:USR1@...` would send near the limit.
-RQREP=$WORK/runs/requeue-$RQ/report.h5
-signalled=0 released=0 pending_since=""
-while [ $SECONDS -lt $DEADLINE ]; do
-  state=$(slurm_job_field "$RQ" JobState)
-  if [ $signalled = 0 ] && [ -f "$RQREP" ] &&
-    h5dump -d /progress/batch_done "$RQREP" 2>/dev/null | grep -A3 DATA | grep -q ' 1'; then
-    scancel --batch --signal=USR1 "$RQ" && signalled=1
-    say "requeue job: batches in the report; sent SIGUSR1 to its batch shell"
+# The time-limit path, made deterministic: once a job has written some progress, send its batch
+# shell the signal that `--signal=B:USR1@...` sends near the limit; the job stops its ranks,
+# requeues itself and continues. SLURM holds a requeued job for 120 s (BeginTime): the test
+# releases it early, but not within the second of the requeue (slurmd rejects a launch
+# credential as old as the revocation of the previous one).
+declare -A SIGNALLED RELEASED PENDING_SINCE
+# requeue_step ID NAME READY: one polling step; READY is a command that succeeds once the job
+# has progress worth keeping. Returns 1 once the job has left the queue.
+requeue_step() {
+  local id=$1 name=$2 ready=$3 state reason
+  state=$(slurm_job_field "$id" JobState)
+  if [ -z "${SIGNALLED[$id]:-}" ] && [ "$state" = RUNNING ] && $ready; then
+    scancel --batch --signal=USR1 "$id" && SIGNALLED[$id]=1
+    say "$name job: progress written; sent SIGUSR1 to its batch shell"
   fi
-  # SLURM holds a requeued job for 120 s (BeginTime); release it early, but not within the second
-  # of the requeue: slurmd rejects a launch credential as old as the revocation of the last one
-  if [ $signalled = 1 ] && [ $released = 0 ] && [ "$state" = PENDING ]; then
-    [ -z "$pending_since" ] && pending_since=$SECONDS
-    reason=$(slurm_job_field "$RQ" Reason)
-    if [ "$reason" = BeginTime ] || [ $((SECONDS - pending_since)) -ge 5 ]; then
+  if [ -n "${SIGNALLED[$id]:-}" ] && [ -z "${RELEASED[$id]:-}" ] && [ "$state" = PENDING ]; then
+    [ -n "${PENDING_SINCE[$id]:-}" ] || PENDING_SINCE[$id]=$SECONDS
+    reason=$(slurm_job_field "$id" Reason)
+    if [ "$reason" = BeginTime ] || [ $((SECONDS - PENDING_SINCE[$id])) -ge 5 ]; then
       sleep 2
-      say "requeue job is pending again ($reason), restarts: $(slurm_job_field "$RQ" Restarts); releasing it"
-      scontrol update JobId="$RQ" StartTime=now && released=1
+      say "$name job is pending again ($reason), restarts: $(slurm_job_field "$id" Restarts); releasing it"
+      scontrol update JobId="$id" StartTime=now && RELEASED[$id]=1
     fi
   fi
-  case $state in COMPLETED | FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY | "") break ;; esac
+  case $state in COMPLETED | FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY | "") return 1 ;; esac
+  return 0
+}
+RQREP=$WORK/runs/requeue-$RQ/report.h5
+rq_ready() { [ -f "$RQREP" ] && h5dump -d /progress/batch_done "$RQREP" 2>/dev/null | grep -A3 DATA | grep -q ' 1'; }
+tr_ready() { [ -f "$WORK/runs/train-$TR/checkpoints/checkpoint_last.h5" ]; }
+rq_live=1 tr_live=$([ -n "$TR" ] && echo 1 || echo 0)
+while [ $SECONDS -lt $DEADLINE ] && [ $((rq_live + tr_live)) -gt 0 ]; do
+  if [ $rq_live = 1 ] && ! requeue_step "$RQ" requeue rq_ready; then rq_live=0; fi
+  if [ $tr_live = 1 ] && ! requeue_step "$TR" training tr_ready; then tr_live=0; fi
   sleep 0.5
 done
-[ $signalled = 1 ] || bad "the requeue job finished before it could be signalled (state $(slurm_job_field "$RQ" JobState))"
+[ -n "${SIGNALLED[$RQ]:-}" ] || bad "the requeue job finished before it could be signalled (state $(slurm_job_field "$RQ" JobState))"
+[ -z "$TR" ] || [ -n "${SIGNALLED[$TR]:-}" ] ||
+  bad "the training job finished before it could be signalled (state $(slurm_job_field "$TR" JobState))"
 
 for id in $SIM $SW $ARR; do
   slurm_wait_job "$id" $((DEADLINE - SECONDS)) || bad "job $id still queued/running after the time budget"
@@ -134,17 +171,17 @@ say "all jobs left the queue"
 h5attr() { h5dump -a "$2" "$1" 2>/dev/null | sed -n 's/^ *(0): //p' | head -1; }
 # h5values FILE DATASET: the values, one a line, in storage order
 h5values() { h5dump -y -d "$2" "$1" 2>/dev/null | sed -n '/DATA {/,/^ *}/p' | sed '1d;$d' | tr ',' '\n' | tr -d ' ' | grep -v '^$'; }
-# check_job ID NAME REPORT: COMPLETED with exit 0 and a complete report
+# check_job ID NAME FILE [any]: COMPLETED with exit 0, FILE written and (unless "any") a complete report
 check_job() {
-  local id=$1 name=$2 rep=$3 st ec
+  local id=$1 name=$2 rep=$3 kind=${4:-report} st ec
   st=$(slurm_job_field "$id" JobState) ec=$(slurm_job_field "$id" ExitCode)
   if [ "$st" != COMPLETED ] || [ "$ec" != 0:0 ]; then
     bad "$name job $id: state $st, exit code $ec"
     tail -n 25 "$WORK"/*"$id"*.out 2>/dev/null
     return 1
   fi
-  if [ ! -f "$rep" ]; then bad "$name job: no report $rep"; return 1; fi
-  if [ "$(h5attr "$rep" /complete)" != 1 ]; then bad "$name job: report not complete"; return 1; fi
+  if [ ! -f "$rep" ]; then bad "$name job: no $rep"; return 1; fi
+  if [ "$kind" = report ] && [ "$(h5attr "$rep" /complete)" != 1 ]; then bad "$name job: report not complete"; return 1; fi
   return 0
 }
 # same_results A B: per-sample results and the confusion matrix identical
@@ -221,6 +258,22 @@ for task in 0 1; do
     say "ok array task $task: adc_prec $prec from the points file, report complete"
   fi
 done
+
+if [ -n "$TR" ]; then
+  TRDIR=$WORK/runs/train-$TR
+  if check_job "$TR" training "$TRDIR/checkpoints/checkpoint_12.h5" any; then
+    epochs=$(h5ls "$TRDIR/checkpoints/history.h5/valid_acc" 2>/dev/null | grep -o '{[0-9]*' | tr -d '{')
+    if [ "$(slurm_job_field "$TR" Restarts)" -lt 1 ] || ! grep -q 'continuing from .*checkpoint_last.h5' "$TRDIR/events.log"; then
+      bad "training job: not requeued and resumed from checkpoint_last.h5:"
+      cat "$TRDIR/events.log"
+    elif [ "$epochs" != 12 ]; then
+      bad "training job: history.h5 has '$epochs' epochs, expected 12"
+    else
+      say "ok training (asim-train): stopped by the time-limit signal, requeued, resumed from checkpoint_last.h5;" \
+        "12 epochs in history.h5"
+    fi
+  fi
+fi
 
 # ---- optional: a real time limit --------------------------------------------------------------
 if [ "${ASIM_SLURM_TIMELIMIT:-0}" = 1 ]; then
