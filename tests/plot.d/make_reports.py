@@ -7,6 +7,7 @@ usage: make_reports.py OUTDIR
   sweep_enum.h5 an enum key (asim_conv_mode, labels_...) x adc_prec, 1 repeat, no /summary
   history.h5    asim-train's history.h5 (top-level 1-D datasets)
   ckpt.h5       a checkpoint-style file with a /history group (no learning rate)
+  c100.h5       a 100-class simulation (no tick labels, no numbers in the cells)
   empty.h5      nothing to plot"""
 import os
 import sys
@@ -134,6 +135,20 @@ with h5py.File(os.path.join(out, "ckpt.h5"), "w") as f:
     for name, v in (("epoch", ep[:5] + 1), ("train_loss", tl[:5]), ("valid_acc", va[:5])):
         h.create_dataset(name, data=v)
     f.create_group("model").create_dataset("fc.weight", data=np.zeros((10, 4), np.float32))
+
+# ---- 100 classes ----
+with h5py.File(os.path.join(out, "c100.h5"), "w") as f:
+    f.attrs["model_name"] = np.bytes_("ResNet-18")
+    f.attrs["task"] = np.bytes_("CIFAR-100")
+    f.attrs["complete"] = np.int64(1)
+    lab = np.repeat(np.arange(100), 10)
+    pred = np.where(rng.random(lab.size) < 0.6, lab, rng.integers(0, 100, lab.size))
+    cm = np.zeros((100, 100), np.int64)
+    np.add.at(cm, (lab, pred), 1)
+    s = f.create_group("summary")
+    s.create_dataset("confusion", data=cm)
+    s.attrs["top1"] = np.trace(cm) / cm.sum()
+    s.attrs["n_samples"] = np.int64(cm.sum())
 
 with h5py.File(os.path.join(out, "empty.h5"), "w") as f:
     f.attrs["complete"] = np.int64(0)

@@ -30,18 +30,18 @@ assert a[..., :3].std() > 0.01, "blank image"
 PYEOF
 }
 
-if ! out=$("$PLOT" "$TMP/in/plain.h5" "$TMP/in/sweep.h5" "$TMP/in/sweep_enum.h5" --history "$TMP/in/history.h5" \
+if ! out=$("$PLOT" "$TMP/in/plain.h5" "$TMP/in/sweep.h5" "$TMP/in/sweep_enum.h5" "$TMP/in/c100.h5" --history "$TMP/in/history.h5" \
   --history "$TMP/in/ckpt.h5" --out "$TMP/png" 2>&1); then
   bad "asim-plot failed:"; echo "$out"
 fi
 for f in plain_confusion plain_diagnostics sweep_sweep_asim_conv_adc_prec sweep_sweep_asim_conv_rand_noise_sigma \
   sweep_sweep_confusion sweep_diagnostics sweep_enum_sweep_asim_conv_mode sweep_enum_sweep_asim_conv_adc_prec \
-  history_training ckpt_training; do
+  history_training ckpt_training c100_confusion; do
   if [ ! -f "$TMP/png/$f.png" ]; then bad "$f.png not written"; continue; fi
   if msg=$(is_png "$TMP/png/$f.png" 500 300 2>&1); then echo "ok   $f.png"; else bad "$f.png: $(echo "$msg" | tail -1)"; fi
 done
 n=$(ls "$TMP/png" | wc -l)
-[ "$n" -eq 10 ] || bad "expected 10 PNGs, found $n: $(ls "$TMP/png")"
+[ "$n" -eq 11 ] || bad "expected 11 PNGs, found $n: $(ls "$TMP/png")"
 
 # default output folder: next to the input
 cp "$TMP/in/plain.h5" "$TMP/r.h5"

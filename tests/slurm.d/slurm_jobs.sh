@@ -169,8 +169,12 @@ say "all jobs left the queue"
 
 # ---- checks -----------------------------------------------------------------------------------
 h5attr() { h5dump -a "$2" "$1" 2>/dev/null | sed -n 's/^ *(0): //p' | head -1; }
-# h5values FILE DATASET: the values, one a line, in storage order
-h5values() { h5dump -y -d "$2" "$1" 2>/dev/null | sed -n '/DATA {/,/^ *}/p' | sed '1d;$d' | tr ',' '\n' | tr -d ' ' | grep -v '^$'; }
+# h5values FILE DATASET [h5dump options]: the values, one a line, in storage order
+h5values() {
+  local f=$1 d=$2
+  shift 2
+  h5dump -y -d "$d" "$@" "$f" 2>/dev/null | sed -n '/DATA {/,/^ *}/p' | sed '1d;$d' | tr ',' '\n' | tr -d ' ' | grep -v '^$'
+}
 # check_job ID NAME FILE [any]: COMPLETED with exit 0, FILE written and (unless "any") a complete report
 check_job() {
   local id=$1 name=$2 rep=$3 kind=${4:-report} st ec
@@ -247,12 +251,16 @@ for task in 0 1; do
   if [ "$prec" != "$want" ]; then bad "array task $task: asim_conv_adc_prec = '$prec' in the report, expected $want"; continue; fi
   if [ $SWEEP = 1 ] && [ -f "$SWREP" ]; then
     # the sweep's point k, repeat 0 (seed run.seed) is the same computation as array task k
-    a=$(h5attr "$rep" /summary/top1)
-    s=$(h5values "$SWREP" /sweep/top1 | sed -n "$((1 + task * 2))p")
-    if /usr/bin/python3 -c "import sys; sys.exit(abs(float('$a') - float('$s')) > 1e-12)" 2>/dev/null; then
-      say "ok array task $task: adc_prec $prec, top-1 $a = the sweep's point $task, repeat 0"
+    a="$(h5attr "$rep" /summary/top1) $(h5attr "$rep" /summary/top5)"
+    s="$(h5values "$SWREP" /sweep/top1 | sed -n "$((1 + task * 2))p") $(h5values "$SWREP" /sweep/top5 | sed -n "$((1 + task * 2))p")"
+    if /usr/bin/python3 -c "import sys; a, b = '$a'.split(), '$s'.split(); sys.exit(len(a) != 2 or len(b) != 2 or
+                           any(abs(float(x) - float(y)) > 1e-12 for x, y in zip(a, b)))" 2>/dev/null &&
+      [ -n "$(h5values "$rep" /summary/confusion)" ] &&
+      diff <(h5values "$rep" /summary/confusion) \
+        <(h5values "$SWREP" /sweep/confusion -s "$task,0,0,0" -c "1,1,10,10") >/dev/null; then
+      say "ok array task $task: adc_prec $prec; top-1/top-5 ($a) and confusion = the sweep's point $task, repeat 0"
     else
-      bad "array task $task: top-1 $a, the sweep's point $task repeat 0 has $s"
+      bad "array task $task: top-1/top-5 $a and confusion; the sweep's point $task repeat 0 has $s"
     fi
   else
     say "ok array task $task: adc_prec $prec from the points file, report complete"
