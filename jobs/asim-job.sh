@@ -70,8 +70,9 @@ asim_parse_args() {
   [ -n "$CONFIG" ] || asim_die 2 "no configuration: sbatch ${ASIM_SCRIPT:-the job script} CONFIG.cfg [--set key=value]... (or ASIM_CONFIG=...)"
   [ -r "$CONFIG" ] || asim_die 2 "configuration $CONFIG is not readable (relative paths start at the submit directory $PWD)"
   USER_ARGS=("$@")
-  local w
-  for w in ${ASIM_SET:-}; do
+  local w words=()
+  read -r -a words <<<"${ASIM_SET:-}" # words, without glob expansion
+  for w in "${words[@]}"; do
     case $w in *=*) USER_ARGS+=(--set "$w") ;; *) asim_die 2 "ASIM_SET: '$w' is not key=value" ;; esac
   done
 }
@@ -131,19 +132,19 @@ trap _asim_on_term TERM
 # asim_launch PROGRAM ARGS...: runs PROGRAM on the job's tasks; sets ASIM_RC.
 asim_launch() {
   ASIM_STEP_PROG=$1
-  local cmd=()
+  local cmd=() extra=()
   case ${ASIM_LAUNCHER:-srun} in
     srun)
       cmd=(srun --cpus-per-task="$THREADS")
       if [ -n "${ASIM_SRUN_MPI-pmix}" ]; then cmd+=(--mpi="${ASIM_SRUN_MPI-pmix}"); fi
-      # shellcheck disable=SC2206 # word splitting of the extra arguments is intended
-      cmd+=(${ASIM_SRUN_ARGS:-}) ;;
+      read -r -a extra <<<"${ASIM_SRUN_ARGS:-}"
+      cmd+=("${extra[@]}") ;;
     mpirun)
       cmd=(mpirun -n "${SLURM_NTASKS:-1}" -x OPENBLAS_NUM_THREADS -x OMP_NUM_THREADS)
       if [ -n "${OPENBLAS_CORETYPE:-}" ]; then cmd+=(-x OPENBLAS_CORETYPE); fi
       if [ "$THREADS" -gt 1 ]; then cmd+=(--bind-to none); fi # threads of a rank need more than one core
-      # shellcheck disable=SC2206
-      cmd+=(${ASIM_MPIRUN_ARGS:-}) ;;
+      read -r -a extra <<<"${ASIM_MPIRUN_ARGS:-}"
+      cmd+=("${extra[@]}") ;;
     *) asim_die 2 "ASIM_LAUNCHER=$ASIM_LAUNCHER: must be srun or mpirun" ;;
   esac
   cmd+=("$@")

@@ -93,7 +93,7 @@ sub() { slurm_sbatch --chdir="$WORK" "${OVERCOMMIT[@]}" "$@"; }
 
 # the requeue job first: it gets the node while the others queue behind it
 RQ=$(sub -J requeue -n 2 "$SRC/jobs/simulate.sbatch" sim.cfg) || { echo "FAIL: sbatch"; exit 1; }
-SIM=$(sub -J sim -n 2 "$SRC/jobs/simulate.sbatch" sim.cfg --quiet)
+SIM=$(ASIM_SET="report.logits=true" sub -J sim -n 2 "$SRC/jobs/simulate.sbatch" sim.cfg --quiet)
 SW=$(ASIM_LAUNCHER=mpirun sub -J sweep -n 2 "$SRC/jobs/sweep.sbatch" sweep.cfg)
 ARR=$(sub -J array -n 1 --array=0-1 "$SRC/jobs/array.sbatch" small.cfg points.txt)
 TR=""
@@ -207,7 +207,8 @@ if check_job "$SIM" simulation "$SIMREP"; then
   fi
   grep -q 'srun --cpus-per-task=1 --mpi=pmix' "$WORK/runs/sim-$SIM/events.log" ||
     bad "simulation job: not launched with srun --mpi=pmix (events.log)"
-  grep -q -- '--set run.threads=1' "$WORK/runs/sim-$SIM/events.log" || bad "simulation job: run.threads not set"
+  grep -q -- '--set run.threads=1 --quiet --set report.logits=true --output' "$WORK/runs/sim-$SIM/events.log" ||
+    bad "simulation job: run.threads, the arguments or ASIM_SET not passed on (events.log)"
 fi
 
 if check_job "$RQ" requeue "$RQREP"; then
