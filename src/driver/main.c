@@ -470,6 +470,9 @@ out:
 }
 
 int main(int argc, char **argv) {
+  /* handlers first: a SLURM time limit during start-up must still end in status 75 */
+  signal(SIGTERM, on_signal);
+  signal(SIGINT, on_signal);
   MPI_Init(&argc, &argv);
   int rank, nranks;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -483,8 +486,6 @@ int main(int argc, char **argv) {
   }
   /* one BLAS thread per rank unless the user asked otherwise */
   if (!getenv("OPENBLAS_NUM_THREADS")) openblas_set_num_threads(1);
-  signal(SIGTERM, on_signal);
-  signal(SIGINT, on_signal);
   run_state r;
   memset(&r, 0, sizeof r);
   asim_status st = setup(&r, &c, MPI_COMM_WORLD, rank);
