@@ -18,8 +18,8 @@
 typedef struct {
   int64_t n_samples, batch_size, n_batches, n_runs;
   int nranks, group, ngroups;
-  int64_t *todo; /* remaining items, runs in order, batches in dataset order */
-  int64_t n_todo, rounds;
+  int64_t *pending; /* remaining items, runs in order, batches in dataset order */
+  int64_t n_pending, rounds;
 } asim_plan;
 
 /* Picks the group size (a divisor of nranks no larger than the smallest batch) that

@@ -241,7 +241,7 @@ static void print_plan(const run_state *r, const cli *c, int64_t n) {
   printf("plan: %lld batches of %d (ASiM test_bs; the last has %lld), %d ranks in %d group(s) of %d, %lld round(s), "
          "%lld batch(es) to do%s\n",
          (long long)p->n_batches, r->cfg.test_bs, (long long)(n - (p->n_batches - 1) * p->batch_size), p->nranks,
-         p->ngroups, p->group, (long long)p->rounds, (long long)p->n_todo, c->resume ? " (resume)" : "");
+         p->ngroups, p->group, (long long)p->rounds, (long long)p->n_pending, c->resume ? " (resume)" : "");
   printf("report: %s\n", r->cfg.report.path);
 }
 
@@ -364,7 +364,7 @@ static asim_status simulate(run_state *r, const cli *c, MPI_Comm comm, int rank,
     if (asim_config_notes(cfg, notes, sizeof notes) > 0) fprintf(stderr, "%s", notes);
     fprintf(stderr, "asim-mpi: %s on %s: %lld samples, %lld batches x %lld run(s) (%lld to do), %d ranks in groups "
             "of %d\n", r->model.name, asim_dataset_name(r->ds), (long long)n, (long long)nb, (long long)n_runs,
-            (long long)r->plan.n_todo, nranks, r->plan.group);
+            (long long)r->plan.n_pending, nranks, r->plan.group);
   }
   {
     MPI_Comm group;
@@ -421,7 +421,7 @@ static asim_status simulate(run_state *r, const cli *c, MPI_Comm comm, int rank,
       if (rank == 0 && !c->quiet && (t - t_print > 3.0 || round + 1 == r->plan.rounds)) {
         double rate = done_samples / (t - t_start), left = (double)(r->plan.rounds - round - 1) / (round + 1) * (t - t_start);
         fprintf(stderr, "  round %lld/%lld, %lld/%lld samples, %.1f images/s, ETA %.0f s\n", (long long)(round + 1),
-                (long long)r->plan.rounds, (long long)done_samples, (long long)(r->plan.n_todo * n / nb), rate, left);
+                (long long)r->plan.rounds, (long long)done_samples, (long long)(r->plan.n_pending * n / nb), rate, left);
         t_print = t;
       }
       int stop = stop_requested != 0, any;
