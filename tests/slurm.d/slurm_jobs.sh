@@ -38,15 +38,14 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # ---- inputs: the driver tests' tiny dataset and a random ResNet-18 at input 8 ----------------
-NDATA=16
-[ "${ASIM_SLURM_TIMELIMIT:-0}" = 1 ] && NDATA=32
+NDATA=32
 /usr/bin/python3 "$SRC/tests/driver.d/make_datasets.py" "$TMP/data" $NDATA >/dev/null || { echo "FAIL: datasets"; exit 1; }
 "$BIN/asim-init" ResNet-18 "$TMP/ck.h5" --classes 10 --size 8 >/dev/null || { echo "FAIL: asim-init"; exit 1; }
 WORK=$TMP/work
 mkdir -p "$WORK"
 # write_cfg FILE SAMPLES [extra lines...]: 4-bit layers (BITS=...) keep the bit-serial simulation quick
 write_cfg() {
-  local f=$1 n=$2 b=${BITS:-4}
+  local f=$1 n=$2 b=${BITS:-4} bs=${BS:-2}
   shift 2
   cat >"$f" <<EOF
 task = "CIFAR-10";
@@ -55,7 +54,7 @@ input_size = 8;
 cls_num = 10;
 test_dir = "$TMP/data/cifar10_png";
 pretrain_model_path = "$TMP/ck.h5";
-test_bs = 2;
+test_bs = $bs;
 asim_conv_mode = "Simulation";
 asim_linear_mode = "Simulation";
 asim_conv_wbit = $b;
@@ -69,7 +68,8 @@ EOF
   local l
   for l in "$@"; do echo "$l" >>"$f"; done
 }
-write_cfg "$WORK/sim.cfg" 16
+# the simulation (and its requeued twin) in 32 batches of one: rounds to stop between
+BS=1 write_cfg "$WORK/sim.cfg" 32
 write_cfg "$WORK/small.cfg" 4
 write_cfg "$WORK/sweep.cfg" 4 "sweep = { asim_conv_adc_prec = [4, 6]; repeats = 2; };"
 printf '# two points\nasim_conv_adc_prec=4\n\nasim_conv_adc_prec=6\n' >"$WORK/points.txt"
@@ -97,6 +97,7 @@ SIM=$(ASIM_SET="report.logits=true" sub -J sim -n 2 "$SRC/jobs/simulate.sbatch" 
 SW=$(ASIM_LAUNCHER=mpirun sub -J sweep -n 2 "$SRC/jobs/sweep.sbatch" sweep.cfg)
 ARR=$(sub -J array -n 1 --array=0-1 "$SRC/jobs/array.sbatch" small.cfg points.txt)
 TR=""
+TR_EPOCHS=12
 if [ -x "$BIN/asim-train" ]; then
   # a small ResNet-8 training (about 0.1 s an epoch): long enough to be stopped part way
   cat >"$WORK/train.cfg" <<EOF
@@ -111,7 +112,7 @@ test_dir = "$TMP/data/cifar10_png";
 pretrain_model_path = "None";
 train_bs = 8;
 valid_bs = 8;
-max_epoch = 12;
+max_epoch = $TR_EPOCHS;
 asim_conv_mode = "Train";
 asim_linear_mode = "Train";
 data = { format = "folders"; };
@@ -122,20 +123,67 @@ fi
 say "submitted: requeue $RQ, simulation $SIM, sweep $SW (mpirun), array $ARR (2 tasks)${TR:+, training $TR}"
 [ -x "$BIN/asim-train" ] || say "no asim-train in $BIN: the training job is not tested"
 
-# The time-limit path, made deterministic: once a job has written some progress, send its batch
-# shell the signal that `--signal=B:USR1@...` sends near the limit; the job stops its ranks,
-# requeues itself and continues. SLURM holds a requeued job for 120 s (BeginTime): the test
-# releases it early, but not within the second of the requeue (slurmd rejects a launch
-# credential as old as the revocation of the previous one).
+# The time-limit path, made deterministic whatever the machine's speed: the job's ranks are frozen
+# (SIGSTOP) at a moment when some progress is written and work remains; then the batch shell gets
+# the signal that `--signal=B:USR1@...` sends near the limit, the shell passes SIGTERM on to the
+# ranks, and once every rank holds it pending they are thawed (SIGCONT): they stop after the
+# round (or epoch) in flight, the job requeues itself and continues. SLURM holds a requeued job
+# for 120 s (BeginTime): the test releases it early, but not within the second of the requeue
+# (slurmd rejects a launch credential as old as the revocation of the previous one).
 declare -A SIGNALLED RELEASED PENDING_SINCE
-# requeue_step ID NAME READY: one polling step; READY is a command that succeeds once the job
-# has progress worth keeping. Returns 1 once the job has left the queue.
+# job_pids PROG ID: the PIDs of PROG (asim-mpi, asim-train) running in job ID's run directory
+job_pids() {
+  local p
+  for p in $(pgrep -x "$1"); do
+    tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q -- "/runs/[a-z]*-$2/" && echo "$p"
+  done
+}
+# sig_bit PID FIELD: 0 when SIGTERM (15) is in the mask FIELD (SigCgt, SigPnd, ShdPnd) of PID
+sig_bit() {
+  local m
+  m=$(sed -n "s/^$2:[[:space:]]*//p" "/proc/$1/status" 2>/dev/null)
+  [ -n "$m" ] && (((0x$m >> 14) & 1))
+}
+# freeze_if_ready PROG ID NRANKS READY: stops every rank of the job (all with their SIGTERM
+# handler installed), then keeps them stopped when READY says there is progress worth keeping
+# and work left; else thaws them and fails (try again later).
+FROZEN=""
+freeze_if_ready() {
+  local prog=$1 id=$2 nranks=$3 ready=$4 pids p
+  pids=$(job_pids "$prog" "$id")
+  [ "$(wc -w <<<"$pids")" -eq "$nranks" ] || return 1
+  for p in $pids; do sig_bit "$p" SigCgt || return 1; done
+  kill -STOP $pids 2>/dev/null
+  sleep 0.2 # let the files the ranks were writing settle before reading them
+  if $ready; then FROZEN=$pids; return 0; fi
+  kill -CONT $pids 2>/dev/null
+  return 1
+}
+# signal_frozen ID: the warning signal to the batch shell, then thaw once SIGTERM is pending everywhere
+signal_frozen() {
+  local id=$1 p n=0 all
+  scancel --batch --signal=USR1 "$id" || { kill -CONT $FROZEN 2>/dev/null; return 1; }
+  while [ $n -lt 100 ]; do
+    all=1
+    for p in $FROZEN; do
+      [ -d "/proc/$p" ] || continue
+      sig_bit "$p" ShdPnd || sig_bit "$p" SigPnd || all=0
+    done
+    [ $all = 1 ] && break
+    sleep 0.1
+    n=$((n + 1))
+  done
+  [ $all = 1 ] || say "job $id: SIGTERM not pending on every rank after 10 s; thawing anyway"
+  kill -CONT $FROZEN 2>/dev/null
+  FROZEN=""
+}
+# requeue_step ID NAME PROG NRANKS READY: one polling step. Returns 1 once the job has left the queue.
 requeue_step() {
-  local id=$1 name=$2 ready=$3 state reason
+  local id=$1 name=$2 prog=$3 nranks=$4 ready=$5 state reason
   state=$(slurm_job_field "$id" JobState)
-  if [ -z "${SIGNALLED[$id]:-}" ] && [ "$state" = RUNNING ] && $ready; then
-    scancel --batch --signal=USR1 "$id" && SIGNALLED[$id]=1
-    say "$name job: progress written; sent SIGUSR1 to its batch shell"
+  if [ -z "${SIGNALLED[$id]:-}" ] && [ "$state" = RUNNING ] && freeze_if_ready "$prog" "$id" "$nranks" "$ready"; then
+    signal_frozen "$id" && SIGNALLED[$id]=1
+    say "$name job: frozen with progress written and work left; SIGUSR1 to its batch shell, SIGTERM pending on its ranks, thawed"
   fi
   if [ -n "${SIGNALLED[$id]:-}" ] && [ -z "${RELEASED[$id]:-}" ] && [ "$state" = PENDING ]; then
     [ -n "${PENDING_SINCE[$id]:-}" ] || PENDING_SINCE[$id]=$SECONDS
@@ -150,13 +198,25 @@ requeue_step() {
   return 0
 }
 RQREP=$WORK/runs/requeue-$RQ/report.h5
-rq_ready() { [ -f "$RQREP" ] && h5dump -d /progress/batch_done "$RQREP" 2>/dev/null | grep -A3 DATA | grep -q ' 1'; }
-tr_ready() { [ -f "$WORK/runs/train-$TR/checkpoints/checkpoint_last.h5" ]; }
+# some batches done and some left (/progress/batch_done holds a 0/1 flag per batch)
+rq_ready() {
+  local d
+  d=$(h5dump -d /progress/batch_done "$RQREP" 2>/dev/null | sed -n '/DATA {/,/}/p')
+  grep -q ' 1' <<<"$d" && grep -q ' 0' <<<"$d"
+}
+TRDIR=$WORK/runs/train-$TR
+# a checkpoint written and epochs left (history.h5 has one entry per finished epoch)
+tr_ready() {
+  local e
+  [ -f "$TRDIR/checkpoints/checkpoint_last.h5" ] || return 1
+  e=$(h5ls "$TRDIR/checkpoints/history.h5/valid_acc" 2>/dev/null | grep -o '{[0-9]*' | tr -d '{')
+  [ -n "$e" ] && [ "$e" -lt $((TR_EPOCHS - 1)) ]
+}
 rq_live=1 tr_live=$([ -n "$TR" ] && echo 1 || echo 0)
 while [ $SECONDS -lt $DEADLINE ] && [ $((rq_live + tr_live)) -gt 0 ]; do
-  if [ $rq_live = 1 ] && ! requeue_step "$RQ" requeue rq_ready; then rq_live=0; fi
-  if [ $tr_live = 1 ] && ! requeue_step "$TR" training tr_ready; then tr_live=0; fi
-  sleep 0.5
+  if [ $rq_live = 1 ] && ! requeue_step "$RQ" requeue asim-mpi 2 rq_ready; then rq_live=0; fi
+  if [ $tr_live = 1 ] && ! requeue_step "$TR" training asim-train 2 tr_ready; then tr_live=0; fi
+  sleep 0.05
 done
 [ -n "${SIGNALLED[$RQ]:-}" ] || bad "the requeue job finished before it could be signalled (state $(slurm_job_field "$RQ" JobState))"
 [ -z "$TR" ] || [ -n "${SIGNALLED[$TR]:-}" ] ||
@@ -200,8 +260,8 @@ SIMREP=$WORK/runs/sim-$SIM/report.h5
 if check_job "$SIM" simulation "$SIMREP"; then
   n=$(h5attr "$SIMREP" /summary/n_samples) top1=$(h5attr "$SIMREP" /summary/top1)
   conf=$(h5values "$SIMREP" /summary/confusion | awk '{s += $1} END {print s}')
-  if [ "$n" = 16 ] && [ -n "$top1" ] && [ "$conf" = 16 ]; then
-    say "ok simulation (srun, PMIx): 16 samples, top-1 $top1, confusion sums to 16, threads from --cpus-per-task"
+  if [ "$n" = 32 ] && [ -n "$top1" ] && [ "$conf" = 32 ]; then
+    say "ok simulation (srun, PMIx): 32 samples, top-1 $top1, confusion sums to 32, threads from --cpus-per-task"
   else
     bad "simulation report: n_samples '$n', top1 '$top1', confusion sum '$conf'"
   fi
@@ -269,17 +329,16 @@ for task in 0 1; do
 done
 
 if [ -n "$TR" ]; then
-  TRDIR=$WORK/runs/train-$TR
-  if check_job "$TR" training "$TRDIR/checkpoints/checkpoint_12.h5" any; then
+  if check_job "$TR" training "$TRDIR/checkpoints/checkpoint_$TR_EPOCHS.h5" any; then
     epochs=$(h5ls "$TRDIR/checkpoints/history.h5/valid_acc" 2>/dev/null | grep -o '{[0-9]*' | tr -d '{')
     if [ "$(slurm_job_field "$TR" Restarts)" -lt 1 ] || ! grep -q 'continuing from .*checkpoint_last.h5' "$TRDIR/events.log"; then
       bad "training job: not requeued and resumed from checkpoint_last.h5:"
       cat "$TRDIR/events.log"
-    elif [ "$epochs" != 12 ]; then
-      bad "training job: history.h5 has '$epochs' epochs, expected 12"
+    elif [ "$epochs" != "$TR_EPOCHS" ]; then
+      bad "training job: history.h5 has '$epochs' epochs, expected $TR_EPOCHS"
     else
       say "ok training (asim-train): stopped by the time-limit signal, requeued, resumed from checkpoint_last.h5;" \
-        "12 epochs in history.h5"
+        "$TR_EPOCHS epochs in history.h5"
     fi
   fi
 fi
