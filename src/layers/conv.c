@@ -76,17 +76,20 @@ static void codes_nhwc(void *img, const int32_t *xq, int64_t HW, int64_t Cs, int
 
 /* Per-pixel, per-load sums of a(x) = x ≥ 0 ? x : 2^(xbit−1) (the lossless path's bound), from
  * the int32 codes. */
-static void load_sums(int64_t *S, const int32_t *xq, int64_t HW, int64_t Cs, int64_t G, int64_t nl, int bits,
-                      int is_signed) {
+static void load_sums(int64_t *S, int64_t *tmp, const int32_t *xq, int64_t HW, int64_t Cs, int64_t G, int64_t nl,
+                      int bits, int is_signed) {
   const int32_t neg = (int32_t)1 << (bits - 1);
-  memset(S, 0, sizeof(int64_t) * (size_t)(HW * nl));
-  for (int64_t c = 0; c < Cs; c++) {
-    const int32_t *src = xq + c * HW;
-    int64_t *Sc = S + c / G;
-    if (is_signed)
-      for (int64_t i = 0; i < HW; i++) Sc[i * nl] += src[i] >= 0 ? src[i] : neg;
-    else
-      for (int64_t i = 0; i < HW; i++) Sc[i * nl] += src[i];
+  for (int64_t n = 0; n < nl; n++) { /* per load: contiguous sums over its channels, one strided store */
+    memset(tmp, 0, sizeof(int64_t) * (size_t)HW);
+    const int64_t c1 = (n + 1) * G < Cs ? (n + 1) * G : Cs;
+    for (int64_t c = n * G; c < c1; c++) {
+      const int32_t *src = xq + c * HW;
+      if (is_signed)
+        for (int64_t i = 0; i < HW; i++) tmp[i] += src[i] >= 0 ? src[i] : neg;
+      else
+        for (int64_t i = 0; i < HW; i++) tmp[i] += src[i];
+    }
+    for (int64_t i = 0; i < HW; i++) S[i * nl + n] = tmp[i];
   }
 }
 
@@ -293,6 +296,7 @@ asim_status asim_conv2d_forward(float *out, const float *in, int B, int H, int W
     const int el = gk == ASIM_GEMM_I8 ? EL_I8 : gk == ASIM_GEMM_BF16 ? EL_BF16 : EL_I16, esz = el == EL_I8 ? 1 : 2;
     if (!wc->img) ASIM_CHECK_GOTO(st, asim_calloc(&wc->img, (size_t)(HWi * Cs), (size_t)esz), done);
     if (gk && !wc->S) ASIM_CHECK_GOTO(st, ASIM_ALLOC(wc->S, (size_t)(HWi * nl)), done);
+    if (gk && !wc->tmp) ASIM_CHECK_GOTO(st, ASIM_ALLOC(wc->tmp, (size_t)HWi), done);
     void *img = wc->img;
     int64_t *S = wc->S;
     const int64_t wmax = ((int64_t)1 << p->wbit) - 1;
@@ -305,7 +309,7 @@ asim_status asim_conv2d_forward(float *out, const float *in, int B, int H, int W
       for (int64_t b = 0; b < nb; b++) {
         asim_quantize(xq, in + (b0 + b) * in_n, in_n, sx[b0 + b], p->xbit, sa);
         codes_nhwc(img, xq, HWi, Cs, el);
-        if (gk) load_sums(S, xq, HWi, Cs, G, nl, p->xbit, sa);
+        if (gk) load_sums(S, wc->tmp, xq, HWi, Cs, G, nl, p->xbit, sa);
         im2col_loads(dst, esz, gk ? X->ebound : NULL, wmax, img, S, b * Ppad, kp, lp, nl, &cl, Cs, H, W, k, c->stride,
                      c->pad);
       }
