@@ -185,6 +185,30 @@ static void every_kernel_set_matches_the_reference_on_random_plans(void) { check
 
 static void lossless_gemm_matches_the_reference_on_random_plans(void) { check_random_plans(1, 60); }
 
+/* Small ADCs get their transfer table in code form (multiply-add and shift, then a register
+ * lookup): it must give the table's value for every count. */
+static void small_adc_tables_have_an_exact_code_form(void) {
+  const int adcs[] = {1, 2, 3, 4, 5, 4, 5, 3, 6, 6}, nrows[] = {255, 255, 255, 255, 255, 64, 20, 128, 255, 100};
+  int found = 0;
+  for (int t = 0; t < 10; t++) {
+    asim_macro_desc d = {.wbit = 4, .xbit = 4, .adc_prec = adcs[t], .nrow = nrows[t], .K = nrows[t],
+                         .load_rows = nrows[t], .n_loads = 1};
+    asim_macro m;
+    CU_ASSERT_OK(asim_macro_init(&m, &d));
+    const asim_cycle *cy = &m.cycles[0];
+    if (cy->cmap) {
+      found++;
+      for (int64_t M = 0; M <= cy->table_max; M++) {
+        int q = (int)(((int64_t)M * cy->cmap->mul + cy->cmap->add) >> 16);
+        CU_ASSERT_TRUE_FATAL(q >= 0 && q < cy->cmap->ncodes);
+        CU_ASSERT_EQUAL(memcmp(&cy->cmap->val[q], &cy->table[M], 4), 0);
+      }
+    }
+    asim_macro_free(&m);
+  }
+  CU_ASSERT_TRUE(found >= 8);
+}
+
 /* A plan whose counts exceed the transfer-table limit (no table: asim_adc per conversion). */
 static void untabulated_cycles_match_the_reference(void) {
   asim_macro_desc d = {.wbit = 3, .xbit = 8, .adc_prec = 9, .nrow = 20000, .act_enc = 8, .K = 17000,
@@ -545,6 +569,7 @@ void asim_register_tests(void) {
   ASIM_ADD_TEST(kernels, every_kernel_set_matches_the_reference_on_random_plans);
   ASIM_ADD_TEST(kernels, lossless_gemm_matches_the_reference_on_random_plans);
   ASIM_ADD_TEST(kernels, untabulated_cycles_match_the_reference);
+  ASIM_ADD_TEST(kernels, small_adc_tables_have_an_exact_code_form);
   ASIM_ADD_TEST(kernels, lossless_check_falls_back_when_partial_sums_pass_2_24);
   ASIM_ADD_SUITE(layers);
   ASIM_ADD_TEST(layers, conv_layer_matches_reference_pipeline);
