@@ -11,7 +11,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build="$root/build-bench"
-jobs=$(nproc 2>/dev/null || echo 2)
+cores=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2) # not nproc: it honours OMP_NUM_THREADS
+jobs=$cores
 [ "$jobs" -gt 2 ] && jobs=2
 
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DASIM_NATIVE=ON -DASIM_SANITIZE=OFF > "$build.cmake.log" 2>&1 ||
@@ -26,7 +27,7 @@ export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-SkylakeX}
 args=("$@")
 have_procs=0
 for a in "$@"; do [ "$a" = "--procs" ] && have_procs=1; done
-[ $have_procs -eq 0 ] && args+=(--procs "$(nproc 2>/dev/null || echo 2)")
+[ $have_procs -eq 0 ] && args+=(--procs "$cores")
 
 torch_out=$(mktemp)
 trap 'rm -f "$torch_out"' EXIT

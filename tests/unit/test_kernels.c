@@ -283,12 +283,14 @@ static void lossless_check_falls_back_when_partial_sums_pass_2_24(void) {
 /* Whole layers: the fast conv (im2col into loads, cached weights) equals the reference pipeline,
  * including ASiM's dropped channels, for lossless and lossy plans. */
 static void conv_layer_matches_reference_pipeline(void) {
-  struct { int C, O, k, s, pad, nrow, adc, wbit, xbit, enc, sa; float sr; } cfg[] = {
-    {113, 6, 3, 1, 1, 256, 100, 8, 8, -1, 0, 0}, /* lossless GEMM, channel 112 dropped */
-    {113, 6, 3, 1, 1, 256, 4, 4, 4, -1, 0, 0},   /* lossy, dropped channel */
-    {20, 5, 3, 2, 0, 128, 6, 3, 5, -1, 1, 0},    /* signed, stride 2 */
-    {16, 7, 1, 1, 0, 255, 8, 8, 8, -1, 0, 0},    /* 1x1, lossless */
-    {12, 4, 3, 1, 1, 64, 5, 6, 7, 2, 0, 1.5f},   /* bit-parallel with noise */
+  struct { int C, O, k, s, pad, nrow, adc, wbit, xbit, enc, sa; float sr; int fix; } cfg[] = {
+    {113, 6, 3, 1, 1, 256, 100, 8, 8, -1, 0, 0, 1}, /* corrected mapping: a partial last load */
+    {113, 6, 3, 1, 1, 256, 4, 4, 4, -1, 0, 0, 1},
+    {113, 6, 3, 1, 1, 256, 100, 8, 8, -1, 0, 0, 0}, /* lossless GEMM, channel 112 dropped */
+    {113, 6, 3, 1, 1, 256, 4, 4, 4, -1, 0, 0, 0},   /* lossy, dropped channel */
+    {20, 5, 3, 2, 0, 128, 6, 3, 5, -1, 1, 0, 0},    /* signed, stride 2 */
+    {16, 7, 1, 1, 0, 255, 8, 8, 8, -1, 0, 0, 0},    /* 1x1, lossless */
+    {12, 4, 3, 1, 1, 64, 5, 6, 7, 2, 0, 1.5f, 0},   /* bit-parallel with noise */
   };
   for (size_t t = 0; t < sizeof cfg / sizeof cfg[0]; t++) {
     const int B = 2, H = 7, Wd = 6;
@@ -296,6 +298,7 @@ static void conv_layer_matches_reference_pipeline(void) {
     c.p.mode = ASIM_SIMULATION, c.p.nrow = cfg[t].nrow, c.p.adc_prec = cfg[t].adc;
     c.p.wbit = cfg[t].wbit, c.p.xbit = cfg[t].xbit, c.p.act_enc = cfg[t].enc, c.p.signed_act = cfg[t].sa;
     c.p.rand_noise_sigma = c.p.non_linear_sigma = cfg[t].sr;
+    c.p.fix_channel_drop = cfg[t].fix;
     const int Ho = asim_conv_out_size(H, c.k, c.stride, c.pad), Wo = asim_conv_out_size(Wd, c.k, c.stride, c.pad);
     const int64_t K = (int64_t)c.in_ch * c.k * c.k, P = (int64_t)Ho * Wo, in_n = (int64_t)c.in_ch * H * Wd;
     float *x = malloc(sizeof(float) * B * in_n), *w = malloc(sizeof(float) * c.out_ch * K);
