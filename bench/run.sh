@@ -11,12 +11,14 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build="$root/build-bench"
-jobs=$(nproc 2>/dev/null || echo 2)
+cores=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2) # not nproc: it honours OMP_NUM_THREADS
+jobs=$cores
 [ "$jobs" -gt 2 ] && jobs=2
 
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DASIM_NATIVE=ON -DASIM_SANITIZE=OFF > "$build.cmake.log" 2>&1 ||
-  { cat "$build.cmake.log"; exit 1; }
-cmake --build "$build" -j"$jobs" --target asim-bench > "$build.build.log" 2>&1 || { tail -30 "$build.build.log"; exit 1; }
+mkdir -p "$build"
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DASIM_NATIVE=ON -DASIM_SANITIZE=OFF > "$build/cmake.log" 2>&1 ||
+  { cat "$build/cmake.log"; exit 1; }
+cmake --build "$build" -j"$jobs" --target asim-bench > "$build/build.log" 2>&1 || { tail -30 "$build/build.log"; exit 1; }
 
 # One BLAS thread per process; OpenBLAS 0.3.21 does not recognise this CPU and would pick its slow
 # Prescott kernels for the float layers (stem conv, ViT patch embedding).
@@ -26,7 +28,7 @@ export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-SkylakeX}
 args=("$@")
 have_procs=0
 for a in "$@"; do [ "$a" = "--procs" ] && have_procs=1; done
-[ $have_procs -eq 0 ] && args+=(--procs "$(nproc 2>/dev/null || echo 2)")
+[ $have_procs -eq 0 ] && args+=(--procs "$cores")
 
 torch_out=$(mktemp)
 trap 'rm -f "$torch_out"' EXIT

@@ -41,6 +41,16 @@ typedef struct {
  * buckets: one 32-bit uniform u picks bucket u >> (32 − lw) and compares the remaining bits with
  * the bucket's threshold — one Philox draw and two table reads per conversion, exact in
  * distribution. */
+/* A noise-free transfer table in code form, for ADCs with at most 64 codes: table[M] ==
+ * val[(M·mul + add) >> 16] for every count M of the table (found and verified when the plan is
+ * built), so vector kernels can replace a gather by a multiply-add and a register permute. */
+typedef struct {
+  int ok;
+  int32_t mul, add;  /* 0 <= mul < 2^15 (a 16-bit multiply) */
+  int ncodes;        /* A + 1 <= 64 */
+  float val[64];
+} asim_codemap;
+
 typedef struct {
   int lw;          /* log2 buckets per count (>= 1) */
   int64_t mmax;    /* largest count */
@@ -60,6 +70,7 @@ typedef struct {
   const float *table;        /* noise-free transfer ADC(M) for M = 0..table_max, or NULL */
   int64_t table_max;
   const asim_noise_table *ntab; /* noisy cycles: the code distributions, or NULL (formula) */
+  const asim_codemap *cmap;     /* the table in code form, or NULL */
 } asim_cycle;
 
 typedef struct {
@@ -72,6 +83,7 @@ typedef struct {
   int noisy_any;             /* some cycle draws noise (sigma > 0 and not hybrid) */
   int lossless;              /* every cycle maps M to exactly M and there is no noise */
   asim_noise_table ntabs[ASIM_MAX_BITS + 1]; /* owned; per cycle width */
+  asim_codemap cmaps[ASIM_MAX_BITS + 1];
 } asim_macro;
 
 /* Builds the cycle plan; validates the parameters with clear errors. */

@@ -22,8 +22,8 @@ static void run_cycles(const asim_kfns *k, const asim_kargs *a, const int64_t *b
 #ifdef _OPENMP
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1 && items > 1)
 #endif
-  for (int64_t it = 0; it < items; it++) {
-    int64_t pb = blocks ? blocks[it % nblocks] : it % nblocks, oc = it / nblocks;
+  for (int64_t it = 0; it < items; it++) { /* a row block's planes stay in L1 across the weight rows */
+    int64_t pb = blocks ? blocks[it / noc] : it / noc, oc = it % noc;
     int64_t o0 = oc * O_CHUNK, o1 = o0 + O_CHUNK < O ? o0 + O_CHUNK : O;
     k->cycles(a, pb, o0, o1);
   }

@@ -116,8 +116,213 @@ static void count_any(int xb, const uint32_t *wi, const uint32_t *xn, int64_t wp
   }
 }
 
+/* Noise-free bit-serial plans with one transfer table (the common lossy case): the counts of a
+ * weight bit stay in registers and feed the cycles directly — activation plane j descending,
+ * ADC by table gather, ±V·2^(i+j) — the generic loop's operations in the generic loop's order. */
+typedef struct {
+  const float *table;
+  int form;            /* 0: gather from table; code map with 1: <= 16, 2: <= 32, 3: <= 64 codes */
+  __m512i mul, add;
+  __m512 v0, v1, v2, v3; /* the codes' values */
+} adc_lut;
+
+static inline __attribute__((always_inline)) __m512 adc_lookup(const int form, const adc_lut *L, __m512i M) {
+  if (form == 0) return _mm512_i32gather_ps(M, L->table, 4);
+  const __m512i q = _mm512_srli_epi32(_mm512_add_epi32(_mm512_madd_epi16(M, L->mul), L->add), 16);
+  if (form == 1) return _mm512_permutexvar_ps(q, L->v0);
+  if (form == 2) return _mm512_permutex2var_ps(L->v0, q, L->v1);
+  const __m512 lo = _mm512_permutex2var_ps(L->v0, q, L->v1), hi = _mm512_permutex2var_ps(L->v2, q, L->v3);
+  return _mm512_mask_blend_ps(_mm512_test_epi32_mask(q, _mm512_set1_epi32(32)), lo, hi);
+}
+
+static inline __attribute__((always_inline)) void bs_bit(const int XB, const int form, const uint32_t *wi,
+                                                         const uint32_t *xn, int64_t wpl, const adc_lut *L,
+                                                         const float *sh, int neg_top, int neg_rest, __m512 *acc) {
+  __m512i c[ASIM_MAX_BITS];
+  for (int t = 0; t < XB; t++) c[t] = _mm512_setzero_si512();
+  for (int64_t w = 0; w < wpl; w++) {
+    const __m512i bw = _mm512_set1_epi32((int)wi[w * ASIM_RB]);
+    for (int t = 0; t < XB; t++)
+      c[t] = _mm512_add_epi32(c[t], _mm512_popcnt_epi32(_mm512_and_si512(bw, _mm512_loadu_si512(xn + (t * wpl + w) * ASIM_RB))));
+  }
+  for (int j = XB - 1; j >= 0; j--) {
+    const __m512 term = _mm512_mul_ps(adc_lookup(form, L, c[j]), _mm512_set1_ps(sh[j]));
+    *acc = (j == XB - 1 ? neg_top : neg_rest) ? _mm512_sub_ps(*acc, term) : _mm512_add_ps(*acc, term);
+  }
+}
+
+static inline __attribute__((always_inline)) void bs_rows(const int XB, const int form, const asim_kargs *a,
+                                                          int64_t pb, int64_t o0, int64_t o1, int64_t base, int nv) {
+  const asim_macro *m = a->m;
+  const asim_opnd *W = a->W, *X = a->X;
+  const int wb = m->d.wbit;
+  const int64_t nl = X->nl, wpl = X->wpl;
+  adc_lut L;
+  L.table = m->cycles[0].table;
+  L.form = form;
+  if (form) {
+    const asim_codemap *cm = m->cycles[0].cmap;
+    L.mul = _mm512_set1_epi32(cm->mul), L.add = _mm512_set1_epi32(cm->add);
+    L.v0 = _mm512_loadu_ps(cm->val), L.v1 = _mm512_loadu_ps(cm->val + 16);
+    L.v2 = _mm512_loadu_ps(cm->val + 32), L.v3 = _mm512_loadu_ps(cm->val + 48);
+  }
+  float sh[ASIM_MAX_BITS][ASIM_MAX_BITS];
+  int neg_top[ASIM_MAX_BITS], neg_rest[ASIM_MAX_BITS];
+  for (int c = 0; c < m->n_cycles; c++) { /* bit-serial: cycle (i, j) reads plane j */
+    const asim_cycle *cy = &m->cycles[c];
+    sh[cy->i][cy->j] = cy->shift;
+    if (cy->j == XB - 1) neg_top[cy->i] = cy->negate;
+    else neg_rest[cy->i] = cy->negate;
+  }
+  if (XB == 1)
+    for (int i = 0; i < wb; i++) neg_rest[i] = neg_top[i];
+  const uint32_t *xp = X->planes + pb * nl * XB * wpl * ASIM_RB;
+  const __mmask16 vmask = (__mmask16)((1u << nv) - 1u);
+  _Alignas(64) float Vs[ASIM_RB];
+  for (int64_t o = o0; o < o1; o++) {
+    const uint32_t *wp = W->planes + (o / ASIM_RB) * nl * wb * wpl * ASIM_RB + o % ASIM_RB;
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t n = 0; n < nl; n++)
+      for (int i = wb - 1; i >= 0; i--)
+        bs_bit(XB, form, wp + (n * wb + i) * wpl * ASIM_RB, xp + n * XB * wpl * ASIM_RB, wpl, &L, sh[i], neg_top[i],
+               neg_rest[i], &acc);
+    float *dst = a->out.acc + base + o * a->out.os;
+    if (a->out.ps == 1) {
+      _mm512_mask_storeu_ps(dst, vmask, acc);
+    } else {
+      _mm512_store_ps(Vs, acc);
+      for (int l = 0; l < nv; l++) dst[l * a->out.ps] = Vs[l];
+    }
+  }
+}
+
+/* Bit-serial plans where every cycle is noisy and table-sampled (one alias table): the same
+ * register-resident counts; the draws of a weight bit's XB cycles 4 at a time. */
+static inline __attribute__((always_inline)) void bsn_bit(const int XB, const uint32_t *wi, const uint32_t *xn,
+                                                          int64_t wpl, const asim_noise_table *t, const float *sh,
+                                                          int neg_top, int neg_rest, const uint32_t *cid,
+                                                          __m512i e, const noise_lanes *NL, const __m512i *rk0,
+                                                          const __m512i *rk1, __m512 *acc) {
+  __m512i c[ASIM_MAX_BITS], u[ASIM_MAX_BITS];
+  for (int k = 0; k < XB; k++) c[k] = _mm512_setzero_si512();
+  for (int64_t w = 0; w < wpl; w++) {
+    const __m512i bw = _mm512_set1_epi32((int)wi[w * ASIM_RB]);
+    for (int k = 0; k < XB; k++)
+      c[k] = _mm512_add_epi32(c[k], _mm512_popcnt_epi32(_mm512_and_si512(bw, _mm512_loadu_si512(xn + (k * wpl + w) * ASIM_RB))));
+  }
+  for (int q = 0; q < XB; q += 4) philox16x4(e, NL, cid + q, XB - q < 4 ? XB - q : 4, rk0, rk1, u + q);
+  const __m512i rmask = _mm512_set1_epi32((int)((1u << (32 - t->lw)) - 1u)), one = _mm512_set1_epi32(1);
+  for (int j = XB - 1; j >= 0; j--) { /* cid[] holds the cycles in plan order: j descending */
+    const __m512i uj = u[XB - 1 - j];
+    const __m512i idx = _mm512_or_si512(_mm512_slli_epi32(c[j], (unsigned)t->lw), _mm512_srli_epi32(uj, (unsigned)(32 - t->lw)));
+    const __mmask16 alias = _mm512_cmpge_epu32_mask(_mm512_and_si512(uj, rmask), _mm512_i32gather_epi32(idx, t->thr, 4));
+    __m512i idx2 = _mm512_slli_epi32(idx, 1);
+    idx2 = _mm512_mask_add_epi32(idx2, alias, idx2, one);
+    const __m512 term = _mm512_mul_ps(_mm512_i32gather_ps(idx2, t->val, 4), _mm512_set1_ps(sh[j]));
+    *acc = (j == XB - 1 ? neg_top : neg_rest) ? _mm512_sub_ps(*acc, term) : _mm512_add_ps(*acc, term);
+  }
+}
+
+static inline __attribute__((always_inline)) void bsn_rows(const int XB, const asim_kargs *a, int64_t pb, int64_t o0,
+                                                           int64_t o1, int64_t base, int nv) {
+  const asim_macro *m = a->m;
+  const asim_opnd *W = a->W, *X = a->X;
+  const int wb = m->d.wbit;
+  const int64_t nl = X->nl, wpl = X->wpl;
+  const asim_noise_table *t = m->cycles[0].ntab;
+  float sh[ASIM_MAX_BITS][ASIM_MAX_BITS];
+  int neg_top[ASIM_MAX_BITS], neg_rest[ASIM_MAX_BITS];
+  for (int c = 0; c < m->n_cycles; c++) {
+    const asim_cycle *cy = &m->cycles[c];
+    sh[cy->i][cy->j] = cy->shift;
+    if (cy->j == XB - 1) neg_top[cy->i] = cy->negate;
+    else neg_rest[cy->i] = cy->negate;
+  }
+  if (XB == 1)
+    for (int i = 0; i < wb; i++) neg_rest[i] = neg_top[i];
+  asim_lanes Ln;
+  noise_lanes NL;
+  asim_lanes_init(&Ln, a->na, pb, X->rows);
+  const __m512i c1 = _mm512_loadu_si512(Ln.c1), c3 = _mm512_loadu_si512(Ln.c3), elem = _mm512_loadu_si512(Ln.elem);
+  NL.c1[0] = _mm512_cvtepu32_epi64(_mm512_castsi512_si256(c1));
+  NL.c1[1] = _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(c1, 1));
+  NL.c3[0] = _mm512_cvtepu32_epi64(_mm512_castsi512_si256(c3));
+  NL.c3[1] = _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(c3, 1));
+  NL.elem = elem;
+  __m512i rk0[10], rk1[10];
+  for (int r = 0; r < 10; r++) {
+    rk0[r] = _mm512_set1_epi64((uint32_t)(a->na->key.seed + (uint32_t)r * ASIM_PHILOX_W0));
+    rk1[r] = _mm512_set1_epi64((uint32_t)(a->na->key.layer_id + (uint32_t)r * ASIM_PHILOX_W1));
+  }
+  const uint32_t *xp = X->planes + pb * nl * XB * wpl * ASIM_RB;
+  const __mmask16 vmask = (__mmask16)((1u << nv) - 1u);
+  _Alignas(64) float Vs[ASIM_RB];
+  for (int64_t o = o0; o < o1; o++) {
+    const uint32_t *wp = W->planes + (o / ASIM_RB) * nl * wb * wpl * ASIM_RB + o % ASIM_RB;
+    const __m512i e = _mm512_add_epi32(elem, _mm512_set1_epi32((int)(uint32_t)(o * a->na->o_stride)));
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t n = 0; n < nl; n++)
+      for (int i = wb - 1; i >= 0; i--) {
+        uint32_t cid[ASIM_MAX_BITS];
+        for (int j = XB - 1; j >= 0; j--) cid[XB - 1 - j] = asim_cycle_id((int)n, i, j);
+        bsn_bit(XB, wp + (n * wb + i) * wpl * ASIM_RB, xp + n * XB * wpl * ASIM_RB, wpl, t, sh[i], neg_top[i],
+                neg_rest[i], cid, e, &NL, rk0, rk1, &acc);
+      }
+    float *dst = a->out.acc + base + o * a->out.os;
+    if (a->out.ps == 1) {
+      _mm512_mask_storeu_ps(dst, vmask, acc);
+    } else {
+      _mm512_store_ps(Vs, acc);
+      for (int l = 0; l < nv; l++) dst[l * a->out.ps] = Vs[l];
+    }
+  }
+}
+
+static int bit_serial_noisy_plan(const asim_macro *m) {
+  if (m->d.act_enc) return 0;
+  for (int c = 0; c < m->n_cycles; c++)
+    if (m->cycles[c].nbits != 1 || !m->cycles[c].noisy || !m->cycles[c].ntab || m->cycles[c].ntab != m->cycles[0].ntab)
+      return 0;
+  return 1;
+}
+
+static int bit_serial_table_plan(const asim_macro *m) {
+  if (m->noisy_any || m->d.act_enc) return 0;
+  for (int c = 0; c < m->n_cycles; c++)
+    if (m->cycles[c].nbits != 1 || !m->cycles[c].table || m->cycles[c].table != m->cycles[0].table) return 0;
+  return 1;
+}
+
 void asim_cycles_avx512(const asim_kargs *a, int64_t pb, int64_t o0, int64_t o1) {
   const asim_macro *m = a->m;
+  if (bit_serial_noisy_plan(m)) {
+    int nv;
+    const int64_t base = asim_out_block(&a->out, a->X->rows, pb, &nv);
+    if (!nv) return;
+    switch (m->d.xbit) {
+#define CASE(n) case n: bsn_rows(n, a, pb, o0, o1, base, nv); return;
+      CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7) CASE(8)
+      CASE(9) CASE(10) CASE(11) CASE(12) CASE(13) CASE(14) CASE(15) CASE(16)
+#undef CASE
+    }
+  }
+  if (bit_serial_table_plan(m)) {
+    int nv;
+    const int64_t base = asim_out_block(&a->out, a->X->rows, pb, &nv);
+    if (!nv) return;
+    const asim_codemap *cm = m->cycles[0].cmap;
+    const int form = !cm ? 0 : cm->ncodes <= 16 ? 1 : cm->ncodes <= 32 ? 2 : 3;
+    switch (m->d.xbit * 4 + form) {
+#define CASE(n)                                                                                                      \
+  case 4 * n: bs_rows(n, 0, a, pb, o0, o1, base, nv); return;                                                        \
+  case 4 * n + 1: bs_rows(n, 1, a, pb, o0, o1, base, nv); return;                                                    \
+  case 4 * n + 2: bs_rows(n, 2, a, pb, o0, o1, base, nv); return;                                                    \
+  case 4 * n + 3: bs_rows(n, 3, a, pb, o0, o1, base, nv); return;
+      CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7) CASE(8)
+      CASE(9) CASE(10) CASE(11) CASE(12) CASE(13) CASE(14) CASE(15) CASE(16)
+#undef CASE
+    }
+  }
   const asim_opnd *W = a->W, *X = a->X;
   const int wb = m->d.wbit, xb = m->d.xbit, nc = m->n_cycles;
   const int64_t nl = X->nl, wpl = X->wpl;

@@ -137,6 +137,7 @@ struct asim_wcache {
   int64_t xkey[6];
   void *img;
   int64_t *S;
+  int64_t *tmp;
 };
 
 /* The workspace operand of a cache for this geometry key (allocated on a key change). */

@@ -220,6 +220,38 @@ done:
   return st;
 }
 
+/* The code form of a noise-free table (asim_codemap), when one exists. */
+static void build_codemap(asim_codemap *cm, const asim_macro *m, const float *table, int64_t tmax, float R) {
+  memset(cm, 0, sizeof *cm);
+  if (m->A > 63.0f || tmax > 32767) return;
+  const int A = (int)m->A;
+  static _Thread_local int q[32768];
+  for (int64_t M = 0; M <= tmax; M++) {
+    float v = clamp01((float)M / R);
+    q[M] = (int)rintf(v * m->A); /* asim_adc's code for M */
+    float val = ((float)q[M] / m->A) * R;
+    if (memcmp(&val, &table[M], 4)) return; /* not the table's value: no code form */
+  }
+  for (int c = 0; c <= A; c++) cm->val[c] = ((float)c / m->A) * R;
+  /* floor((M·mul + add) / 2^16) = q[M] for all M: for each mul near A·2^16/R, the feasible adds */
+  const double c0 = (double)A * 65536.0 / (double)R;
+  for (int64_t d = 0; d <= 512; d++)
+    for (int sgn = -1; sgn <= 1; sgn += 2) {
+      int64_t mul = (int64_t)c0 + sgn * d;
+      if (mul < 0 || mul >= 32768) continue;
+      int64_t lo = 0, hi = INT64_MAX;
+      for (int64_t M = 0; M <= tmax && lo <= hi; M++) {
+        int64_t a = ((int64_t)q[M] << 16) - M * mul, b = (((int64_t)q[M] + 1) << 16) - 1 - M * mul;
+        if (a > lo) lo = a;
+        if (b < hi) hi = b;
+      }
+      if (lo <= hi && tmax * mul + lo < ((int64_t)1 << 31)) {
+        cm->ok = 1, cm->mul = (int32_t)mul, cm->add = (int32_t)lo, cm->ncodes = A + 1;
+        return;
+      }
+    }
+}
+
 asim_status asim_macro_init(asim_macro *m, const asim_macro_desc *d) {
   memset(m, 0, sizeof *m);
   ASIM_CHECK(check_desc(d));
@@ -260,10 +292,12 @@ asim_status asim_macro_init(asim_macro *m, const asim_macro_desc *d) {
           if (t[M] != (float)M) lossless = 0;
         }
         table_of[cy->nbits] = t;
+        build_codemap(&m->cmaps[cy->nbits], m, t, tmax, cy->R);
         t += tmax + 1;
       }
       cy->table = table_of[cy->nbits];
       cy->table_max = tmax;
+      if (m->cmaps[cy->nbits].ok) cy->cmap = &m->cmaps[cy->nbits];
     }
     m->lossless = lossless;
   }

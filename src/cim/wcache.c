@@ -20,7 +20,8 @@ static void clear_xspace(asim_wcache *c) {
   asim_opnd_free(&c->X);
   free(c->img);
   free(c->S);
-  c->img = NULL, c->S = NULL;
+  free(c->tmp);
+  c->img = NULL, c->S = NULL, c->tmp = NULL;
   memset(c->xkey, 0, sizeof c->xkey);
 }
 

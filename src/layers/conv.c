@@ -37,57 +37,62 @@ enum { EL_I16 = 0, EL_I8 = 1, EL_BF16 = 2 };
 
 static inline uint16_t el16(int32_t v, int el) { return el == EL_BF16 ? asim_bf16_of(v) : (uint16_t)(int16_t)v; }
 
-/* One sample's codes channel-last: img[(y·W + x)·Cs + c] for the Cs = min(C, nl·G) simulated
- * channels, in element type el. */
-static void codes_nhwc(void *img, const int32_t *xq, int64_t HW, int64_t Cs, int el) {
-  uint8_t *i8 = img;
-  uint16_t *i16 = img;
-  int64_t i0 = 0, c0 = 0;
-#if defined(__AVX512F__) && defined(__AVX512BW__)
-  /* 16 channels × 16 pixels through registers */
-  for (; i0 + 16 <= HW; i0 += 16)
-    for (c0 = 0; c0 + 16 <= Cs; c0 += 16) {
-      __m512 r[16];
-      for (int j = 0; j < 16; j++) r[j] = _mm512_castsi512_ps(_mm512_loadu_si512(xq + (c0 + j) * HW + i0));
-      asim_transpose16(r);
-      for (int j = 0; j < 16; j++) {
-        __m512i v = _mm512_castps_si512(r[j]);
-        const int64_t o = (i0 + j) * Cs + c0;
-        if (el == EL_I8) _mm_storeu_si128((__m128i *)(i8 + o), _mm512_cvtepi32_epi8(v));
-        else if (el == EL_I16) _mm256_storeu_si256((__m256i *)(i16 + o), _mm512_cvtepi32_epi16(v));
-        else /* bf16: the float's top half (exact for these small integers) */
-          _mm256_storeu_si256((__m256i *)(i16 + o),
-                              _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(_mm512_cvtepi32_ps(v)), 16)));
+/* One sample's codes channel-last per macro load: load n's image starts at n·G·HW and holds its
+ * Gn channels per pixel, img_n[(y·W + x)·Gn + g] (so the k taps of a kernel row are contiguous),
+ * in element type el. */
+static void codes_nhwc(void *img, const int32_t *xq, int64_t HW, const asim_conv_layout *cl, int64_t nl, int el) {
+  const int esz = el == EL_I8 ? 1 : 2;
+  for (int64_t n = 0; n < nl; n++) {
+    const int64_t Gn = asim_conv_load_channels(cl, n);
+    uint8_t *i8 = (uint8_t *)img + n * cl->G * HW;
+    uint16_t *i16 = (uint16_t *)img + n * cl->G * HW;
+    const int32_t *xn = xq + n * cl->G * HW;
+    int64_t i0 = 0;
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+    /* 16 channels × 16 pixels through registers; the last channel tile of a load may be partial */
+    for (; i0 + 16 <= HW; i0 += 16)
+      for (int64_t g0 = 0; g0 < Gn; g0 += 16) {
+        const int64_t ng = Gn - g0 < 16 ? Gn - g0 : 16;
+        __m512 r[16];
+        for (int j = 0; j < 16; j++)
+          r[j] = j < ng ? _mm512_castsi512_ps(_mm512_loadu_si512(xn + (g0 + j) * HW + i0)) : _mm512_setzero_ps();
+        asim_transpose16(r);
+        const __mmask16 k = (__mmask16)((1u << ng) - 1u);
+        for (int j = 0; j < 16; j++) {
+          __m512i v = _mm512_castps_si512(r[j]);
+          const int64_t o = (i0 + j) * Gn + g0;
+          if (el == EL_I8) _mm_mask_storeu_epi8(i8 + o, k, _mm512_cvtepi32_epi8(v));
+          else if (el == EL_I16) _mm256_mask_storeu_epi16(i16 + o, k, _mm512_cvtepi32_epi16(v));
+          else /* bf16: the float's top half (exact for these small integers) */
+            _mm256_mask_storeu_epi16(i16 + o, k,
+                                     _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(_mm512_cvtepi32_ps(v)), 16)));
+        }
       }
-    }
-  /* the channels past the last multiple of 16, for those pixels */
-  for (int64_t c = Cs / 16 * 16; c < Cs; c++)
-    for (int64_t i = 0; i < i0; i++) {
-      if (el == EL_I8) i8[i * Cs + c] = (uint8_t)xq[c * HW + i];
-      else i16[i * Cs + c] = el16(xq[c * HW + i], el);
-    }
 #endif
-  for (int64_t i = i0; i < HW; i++) /* the remaining pixels */
-    for (int64_t c = 0; c < Cs; c++) {
-      if (el == EL_I8) i8[i * Cs + c] = (uint8_t)xq[c * HW + i];
-      else i16[i * Cs + c] = el16(xq[c * HW + i], el);
-    }
-  (void)c0;
+    for (int64_t i = i0; i < HW; i++) /* the remaining pixels */
+      for (int64_t g = 0; g < Gn; g++) {
+        if (esz == 1) i8[i * Gn + g] = (uint8_t)xn[g * HW + i];
+        else i16[i * Gn + g] = el16(xn[g * HW + i], el);
+      }
+  }
 }
 
 /* Per-pixel, per-load sums of a(x) = x ≥ 0 ? x : 2^(xbit−1) (the lossless path's bound), from
  * the int32 codes. */
-static void load_sums(int64_t *S, const int32_t *xq, int64_t HW, int64_t Cs, int64_t G, int64_t nl, int bits,
-                      int is_signed) {
+static void load_sums(int64_t *S, int64_t *tmp, const int32_t *xq, int64_t HW, int64_t Cs, int64_t G, int64_t nl,
+                      int bits, int is_signed) {
   const int32_t neg = (int32_t)1 << (bits - 1);
-  memset(S, 0, sizeof(int64_t) * (size_t)(HW * nl));
-  for (int64_t c = 0; c < Cs; c++) {
-    const int32_t *src = xq + c * HW;
-    int64_t *Sc = S + c / G;
-    if (is_signed)
-      for (int64_t i = 0; i < HW; i++) Sc[i * nl] += src[i] >= 0 ? src[i] : neg;
-    else
-      for (int64_t i = 0; i < HW; i++) Sc[i * nl] += src[i];
+  for (int64_t n = 0; n < nl; n++) { /* per load: contiguous sums over its channels, one strided store */
+    memset(tmp, 0, sizeof(int64_t) * (size_t)HW);
+    const int64_t c1 = (n + 1) * G < Cs ? (n + 1) * G : Cs;
+    for (int64_t c = n * G; c < c1; c++) {
+      const int32_t *src = xq + c * HW;
+      if (is_signed)
+        for (int64_t i = 0; i < HW; i++) tmp[i] += src[i] >= 0 ? src[i] : neg;
+      else
+        for (int64_t i = 0; i < HW; i++) tmp[i] += src[i];
+    }
+    for (int64_t i = 0; i < HW; i++) S[i * nl + n] = tmp[i];
   }
 }
 
@@ -109,29 +114,36 @@ static inline void copy_el(void *dst, const void *src, int64_t n, int esz) {
 #endif
 }
 
-/* im2col of one sample into rows row0.. of dst (element size esz), and their bounds. */
+/* im2col of one sample into rows row0.. of dst (element size esz), and their bounds: per output
+ * position, load and kernel row one copy of the k taps' Gn channels (zeros outside the image). */
 static void im2col_loads(void *dst, int esz, int64_t *ebound, int64_t wmax, const void *img, const int64_t *S,
-                         int64_t row0, int64_t kp, int64_t lp, int64_t nl, const asim_conv_layout *cl, int64_t Cs,
-                         int H, int W, int k, int stride, int pad) {
+                         int64_t row0, int64_t kp, int64_t lp, int64_t nl, const asim_conv_layout *cl, int H, int W,
+                         int k, int stride, int pad) {
   const int Ho = asim_conv_out_size(H, k, stride, pad), Wo = asim_conv_out_size(W, k, stride, pad);
+  const int64_t HW = (int64_t)H * W;
   for (int oy = 0; oy < Ho; oy++)
     for (int ox = 0; ox < Wo; ox++) {
       const int64_t row = row0 + (int64_t)oy * Wo + ox;
+      const int ix0 = ox * stride - pad, vlo = ix0 < 0 ? -ix0 : 0, vhi = W - ix0 < k ? W - ix0 : k;
       int64_t *E = ebound ? ebound + row * nl : NULL;
       if (E) memset(E, 0, sizeof(int64_t) * (size_t)nl);
       for (int u = 0; u < k; u++) {
-        const int iy = oy * stride - pad + u;
-        for (int v = 0; v < k; v++) {
-          const int ix = ox * stride - pad + v, tap = u * k + v;
-          const int in = iy >= 0 && iy < H && ix >= 0 && ix < W;
-          const char *px = (const char *)img + ((int64_t)iy * W + ix) * Cs * esz;
-          for (int64_t n = 0; n < nl; n++) {
-            const int64_t Gn = asim_conv_load_channels(cl, n);
-            copy_el((char *)dst + (row * kp + n * lp + tap * Gn) * esz, in ? px + n * cl->G * esz : NULL, Gn, esz);
+        const int iy = oy * stride - pad + u, in = iy >= 0 && iy < H && vlo < vhi;
+        for (int64_t n = 0; n < nl; n++) {
+          const int64_t Gn = asim_conv_load_channels(cl, n);
+          char *q = (char *)dst + (row * kp + n * lp + (int64_t)u * k * Gn) * esz;
+          if (!in) {
+            copy_el(q, NULL, k * Gn, esz);
+            continue;
           }
-          if (E && in)
-            for (int64_t n = 0; n < nl; n++) E[n] += S[((int64_t)iy * W + ix) * nl + n];
+          const char *src = (const char *)img + (n * cl->G * HW + ((int64_t)iy * W + ix0) * Gn) * esz;
+          if (vlo) copy_el(q, NULL, vlo * Gn, esz);
+          copy_el(q + vlo * Gn * esz, src + vlo * Gn * esz, (vhi - vlo) * Gn, esz);
+          if (vhi < k) copy_el(q + vhi * Gn * esz, NULL, (k - vhi) * Gn, esz);
         }
+        if (E && in)
+          for (int v = vlo; v < vhi; v++)
+            for (int64_t n = 0; n < nl; n++) E[n] += S[((int64_t)iy * W + ix0 + v) * nl + n];
       }
       if (E)
         for (int64_t n = 0; n < nl; n++) E[n] *= wmax;
@@ -297,6 +309,7 @@ asim_status asim_conv2d_forward(float *out, const float *in, int B, int H, int W
     const int el = gk == ASIM_GEMM_I8 ? EL_I8 : gk == ASIM_GEMM_BF16 ? EL_BF16 : EL_I16, esz = el == EL_I8 ? 1 : 2;
     if (!wc->img) ASIM_CHECK_GOTO(st, asim_calloc(&wc->img, (size_t)(HWi * Cs), (size_t)esz), done);
     if (gk && !wc->S) ASIM_CHECK_GOTO(st, ASIM_ALLOC(wc->S, (size_t)(HWi * nl)), done);
+    if (gk && !wc->tmp) ASIM_CHECK_GOTO(st, ASIM_ALLOC(wc->tmp, (size_t)HWi), done);
     void *img = wc->img;
     int64_t *S = wc->S;
     const int64_t wmax = ((int64_t)1 << p->wbit) - 1;
@@ -308,9 +321,9 @@ asim_status asim_conv2d_forward(float *out, const float *in, int B, int H, int W
       asim_opnd_set_nrows(X, nb * Ppad);
       for (int64_t b = 0; b < nb; b++) {
         asim_quantize(xq, in + (b0 + b) * in_n, in_n, sx[b0 + b], p->xbit, sa);
-        codes_nhwc(img, xq, HWi, Cs, el);
-        if (gk) load_sums(S, xq, HWi, Cs, G, nl, p->xbit, sa);
-        im2col_loads(dst, esz, gk ? X->ebound : NULL, wmax, img, S, b * Ppad, kp, lp, nl, &cl, Cs, H, W, k, c->stride,
+        codes_nhwc(img, xq, HWi, &cl, nl, el);
+        if (gk) load_sums(S, wc->tmp, xq, HWi, Cs, G, nl, p->xbit, sa);
+        im2col_loads(dst, esz, gk ? X->ebound : NULL, wmax, img, S, b * Ppad, kp, lp, nl, &cl, H, W, k, c->stride,
                      c->pad);
       }
       if (!gk) asim_opnd_pack_x(X, isa);

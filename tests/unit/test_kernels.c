@@ -185,6 +185,30 @@ static void every_kernel_set_matches_the_reference_on_random_plans(void) { check
 
 static void lossless_gemm_matches_the_reference_on_random_plans(void) { check_random_plans(1, 60); }
 
+/* Small ADCs get their transfer table in code form (multiply-add and shift, then a register
+ * lookup): it must give the table's value for every count. */
+static void small_adc_tables_have_an_exact_code_form(void) {
+  const int adcs[] = {1, 2, 3, 4, 5, 4, 5, 3, 6, 6}, nrows[] = {255, 255, 255, 255, 255, 64, 20, 128, 255, 100};
+  int found = 0;
+  for (int t = 0; t < 10; t++) {
+    asim_macro_desc d = {.wbit = 4, .xbit = 4, .adc_prec = adcs[t], .nrow = nrows[t], .K = nrows[t],
+                         .load_rows = nrows[t], .n_loads = 1};
+    asim_macro m;
+    CU_ASSERT_OK(asim_macro_init(&m, &d));
+    const asim_cycle *cy = &m.cycles[0];
+    if (cy->cmap) {
+      found++;
+      for (int64_t M = 0; M <= cy->table_max; M++) {
+        int q = (int)(((int64_t)M * cy->cmap->mul + cy->cmap->add) >> 16);
+        CU_ASSERT_TRUE_FATAL(q >= 0 && q < cy->cmap->ncodes);
+        CU_ASSERT_EQUAL(memcmp(&cy->cmap->val[q], &cy->table[M], 4), 0);
+      }
+    }
+    asim_macro_free(&m);
+  }
+  CU_ASSERT_TRUE(found >= 8);
+}
+
 /* A plan whose counts exceed the transfer-table limit (no table: asim_adc per conversion). */
 static void untabulated_cycles_match_the_reference(void) {
   asim_macro_desc d = {.wbit = 3, .xbit = 8, .adc_prec = 9, .nrow = 20000, .act_enc = 8, .K = 17000,
@@ -259,12 +283,14 @@ static void lossless_check_falls_back_when_partial_sums_pass_2_24(void) {
 /* Whole layers: the fast conv (im2col into loads, cached weights) equals the reference pipeline,
  * including ASiM's dropped channels, for lossless and lossy plans. */
 static void conv_layer_matches_reference_pipeline(void) {
-  struct { int C, O, k, s, pad, nrow, adc, wbit, xbit, enc, sa; float sr; } cfg[] = {
-    {113, 6, 3, 1, 1, 256, 100, 8, 8, -1, 0, 0}, /* lossless GEMM, channel 112 dropped */
-    {113, 6, 3, 1, 1, 256, 4, 4, 4, -1, 0, 0},   /* lossy, dropped channel */
-    {20, 5, 3, 2, 0, 128, 6, 3, 5, -1, 1, 0},    /* signed, stride 2 */
-    {16, 7, 1, 1, 0, 255, 8, 8, 8, -1, 0, 0},    /* 1x1, lossless */
-    {12, 4, 3, 1, 1, 64, 5, 6, 7, 2, 0, 1.5f},   /* bit-parallel with noise */
+  struct { int C, O, k, s, pad, nrow, adc, wbit, xbit, enc, sa; float sr; int fix; } cfg[] = {
+    {113, 6, 3, 1, 1, 256, 100, 8, 8, -1, 0, 0, 1}, /* corrected mapping: a partial last load */
+    {113, 6, 3, 1, 1, 256, 4, 4, 4, -1, 0, 0, 1},
+    {113, 6, 3, 1, 1, 256, 100, 8, 8, -1, 0, 0, 0}, /* lossless GEMM, channel 112 dropped */
+    {113, 6, 3, 1, 1, 256, 4, 4, 4, -1, 0, 0, 0},   /* lossy, dropped channel */
+    {20, 5, 3, 2, 0, 128, 6, 3, 5, -1, 1, 0, 0},    /* signed, stride 2 */
+    {16, 7, 1, 1, 0, 255, 8, 8, 8, -1, 0, 0, 0},    /* 1x1, lossless */
+    {12, 4, 3, 1, 1, 64, 5, 6, 7, 2, 0, 1.5f, 0},   /* bit-parallel with noise */
   };
   for (size_t t = 0; t < sizeof cfg / sizeof cfg[0]; t++) {
     const int B = 2, H = 7, Wd = 6;
@@ -272,6 +298,7 @@ static void conv_layer_matches_reference_pipeline(void) {
     c.p.mode = ASIM_SIMULATION, c.p.nrow = cfg[t].nrow, c.p.adc_prec = cfg[t].adc;
     c.p.wbit = cfg[t].wbit, c.p.xbit = cfg[t].xbit, c.p.act_enc = cfg[t].enc, c.p.signed_act = cfg[t].sa;
     c.p.rand_noise_sigma = c.p.non_linear_sigma = cfg[t].sr;
+    c.p.fix_channel_drop = cfg[t].fix;
     const int Ho = asim_conv_out_size(H, c.k, c.stride, c.pad), Wo = asim_conv_out_size(Wd, c.k, c.stride, c.pad);
     const int64_t K = (int64_t)c.in_ch * c.k * c.k, P = (int64_t)Ho * Wo, in_n = (int64_t)c.in_ch * H * Wd;
     float *x = malloc(sizeof(float) * B * in_n), *w = malloc(sizeof(float) * c.out_ch * K);
@@ -545,6 +572,7 @@ void asim_register_tests(void) {
   ASIM_ADD_TEST(kernels, every_kernel_set_matches_the_reference_on_random_plans);
   ASIM_ADD_TEST(kernels, lossless_gemm_matches_the_reference_on_random_plans);
   ASIM_ADD_TEST(kernels, untabulated_cycles_match_the_reference);
+  ASIM_ADD_TEST(kernels, small_adc_tables_have_an_exact_code_form);
   ASIM_ADD_TEST(kernels, lossless_check_falls_back_when_partial_sums_pass_2_24);
   ASIM_ADD_SUITE(layers);
   ASIM_ADD_TEST(layers, conv_layer_matches_reference_pipeline);
