@@ -13,7 +13,10 @@
 enum {
   ASIM_STREAM_ADC = 0,   /* per-cycle random + non-linearity noise (z1, z2) */
   ASIM_STREAM_TRIM = 1,  /* trim_noise perturbation */
-  ASIM_STREAM_VOTE = 2   /* majority-voting repetitions: stream + (rep << 8) */
+  ASIM_STREAM_VOTE = 2,  /* majority-voting repetitions: stream + (rep << 8) */
+  ASIM_STREAM_WVAR = 3,  /* current-domain weight variation (sample word fixed: a chip, not a draw
+                            per sample) */
+  ASIM_STREAM_WBP = 4    /* weight-bit-parallel conversion noise */
 };
 
 typedef struct {

@@ -29,7 +29,14 @@ asim_cim_params asim_cim_defaults(void) {
   p.nrow = 256;
   p.act_enc = -1;
   p.hybrid_levels = -1;
+  p.voting_levels = -1;
+  p.num_samp = 1;
   return p;
+}
+
+int asim_cim_ext_active(const asim_cim_params *p) {
+  return p->non_linear_alpha != 0.0f || p->weight_var != 0.0f || p->weight_bp ||
+         (p->voting_levels >= 0 && p->num_samp > 1);
 }
 
 asim_status asim_int_product(float *acc, int64_t ps, int64_t os, const int32_t *wq, int64_t O,
@@ -103,5 +110,16 @@ asim_macro_desc asim_cim_macro_desc(const asim_cim_params *p, int wbit, int xbit
   d.K = K;
   d.load_rows = load_rows;
   d.n_loads = n_loads;
+  if (p->voting_levels >= 0) {
+    d.voting = 1;
+    d.voting_levels = p->voting_levels;
+    d.num_samp = p->num_samp;
+    d.hybrid_levels = 0;
+  }
+  d.non_linear_alpha = p->non_linear_alpha;
+  d.weight_var = p->weight_var;
+  d.weight_bp = p->weight_bp;
+  d.wbp_requantize = p->weight_bp && p->wbp_linear_requantize;
+  d.wbp_wrap = p->weight_bp && p->wbp_act_enc_wrap;
   return d;
 }

@@ -102,7 +102,10 @@ static int same_desc(const asim_macro_desc *a, const asim_macro_desc *b) {
   return a->wbit == b->wbit && a->xbit == b->xbit && a->x_signed == b->x_signed && a->adc_prec == b->adc_prec &&
          a->nrow == b->nrow && a->act_enc == b->act_enc && a->hybrid_levels == b->hybrid_levels &&
          a->rand_noise_sigma == b->rand_noise_sigma && a->non_linear_sigma == b->non_linear_sigma && a->K == b->K &&
-         a->load_rows == b->load_rows && a->n_loads == b->n_loads && a->noise_formula == b->noise_formula;
+         a->load_rows == b->load_rows && a->n_loads == b->n_loads && a->noise_formula == b->noise_formula &&
+         a->voting == b->voting && a->voting_levels == b->voting_levels && a->num_samp == b->num_samp &&
+         a->non_linear_alpha == b->non_linear_alpha && a->weight_var == b->weight_var &&
+         a->weight_bp == b->weight_bp && a->wbp_requantize == b->wbp_requantize && a->wbp_wrap == b->wbp_wrap;
 }
 
 static asim_status get(asim_wcache *c, const float *w, int64_t O, int64_t K, const asim_conv_layout *cl,

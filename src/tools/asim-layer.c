@@ -60,6 +60,42 @@ static asim_status get_f32(hid_t f, const char *name, asim_tensor *t) {
   return ASIM_OK;
 }
 
+/* Optional attributes: the extension modules replace some base parameters (spec §11). */
+static asim_status get_int_opt(hid_t f, const char *name, int *v) {
+  return asim_h5_has_attr(f, name) ? get_int(f, name, v) : ASIM_OK;
+}
+static asim_status get_float_opt(hid_t f, const char *name, float *v) {
+  return asim_h5_has_attr(f, name) ? get_float(f, name, v) : ASIM_OK;
+}
+
+/* An extension case's parameters (golden README §8.1) as the engine's options, with ASiM's own
+ * behaviour where it differs from the default (the cases are ASiM's outputs). */
+static asim_status load_ext_params(hid_t f, const char *kind, asim_cim_params *p) {
+  if (!asim_h5_has_attr(f, "extension")) return ASIM_OK;
+  char ext[64];
+  ASIM_CHECK(asim_h5_attr_str(f, "extension", ext, sizeof ext));
+  if (!strcmp(ext, "majority_voting")) {
+    ASIM_CHECK(get_int(f, "voting_levels", &p->voting_levels));
+    ASIM_CHECK(get_int(f, "num_samp", &p->num_samp));
+    if (p->voting_levels < 0) p->voting_levels = 0; /* None: no voted levels, every cycle analog */
+    if (p->num_samp < 0) p->num_samp = 1;           /* None = one conversion */
+    p->hybrid_levels = -1;
+  } else if (!strcmp(ext, "current_domain")) {
+    ASIM_CHECK(get_float(f, "non_linear_alpha", &p->non_linear_alpha));
+    ASIM_CHECK(get_float(f, "weight_var", &p->weight_var));
+    if (p->mode != ASIM_SIMULATION) p->non_linear_alpha = p->weight_var = 0.0f; /* unused in Inference */
+  } else if (!strcmp(ext, "w4a4_weight_full_bit_parallel")) {
+    ASIM_CHECK(get_int(f, "weight_bp", &p->weight_bp));
+    if (!p->weight_bp) p->act_enc = -1; /* the ordinary bit-serial simulation */
+    p->wbp_act_enc_wrap = 1;
+    p->wbp_linear_requantize = !strcmp(kind, "linear");
+  } else {
+    return ASIM_ERR(ASIM_EUNSUP, "extension '%s': not one of majority_voting, current_domain, "
+                    "w4a4_weight_full_bit_parallel", ext);
+  }
+  return ASIM_OK;
+}
+
 static asim_status load_cim_params(hid_t f, asim_cim_params *p, const options *o) {
   *p = asim_cim_defaults();
   char mode[32];
@@ -70,12 +106,15 @@ static asim_status load_cim_params(hid_t f, asim_cim_params *p, const options *o
   ASIM_CHECK(get_int(f, "adc_prec", &p->adc_prec));
   ASIM_CHECK(get_int(f, "nrow", &p->nrow));
   ASIM_CHECK(get_float(f, "rand_noise_sigma", &p->rand_noise_sigma));
-  ASIM_CHECK(get_float(f, "non_linear_sigma", &p->non_linear_sigma));
+  ASIM_CHECK(get_float_opt(f, "non_linear_sigma", &p->non_linear_sigma));
   ASIM_CHECK(get_int(f, "act_enc", &p->act_enc));
   ASIM_CHECK(get_int(f, "signed_act", &p->signed_act));
-  ASIM_CHECK(get_int(f, "hybrid_levels", &p->hybrid_levels));
+  ASIM_CHECK(get_int_opt(f, "hybrid_levels", &p->hybrid_levels));
   ASIM_CHECK(get_float(f, "trim_noise", &p->trim_noise));
   p->fix_channel_drop = o->fix_channel_drop;
+  char kind[32];
+  ASIM_CHECK(asim_h5_attr_str(f, "kind", kind, sizeof kind));
+  ASIM_CHECK(load_ext_params(f, kind, p));
   return ASIM_OK;
 }
 
@@ -95,11 +134,6 @@ static asim_status check_shape(const asim_tensor *t, const char *what, int nd, c
 static asim_status load_case(layer_case *c, const char *path, const options *o) {
   ASIM_CHECK(asim_h5_open_read(path, &c->f));
   hid_t f = c->f;
-  if (asim_h5_has_attr(f, "extension")) {
-    char ext[64];
-    ASIM_CHECK(asim_h5_attr_str(f, "extension", ext, sizeof ext));
-    return ASIM_ERR(ASIM_EUNSUP, "%s: extension case '%s' (ASiM extensions are a separate feature)", path, ext);
-  }
   ASIM_CHECK(asim_h5_attr_str(f, "kind", c->kind, sizeof c->kind));
   ASIM_CHECK(asim_h5_attr_str(f, "mode", c->mode, sizeof c->mode));
   if (asim_h5_has_attr(f, "case_name")) ASIM_CHECK(asim_h5_attr_str(f, "case_name", c->name, sizeof c->name));
@@ -177,7 +211,15 @@ static asim_status load_case(layer_case *c, const char *path, const options *o) 
       {"av_adc_prec", &a->av_adc_prec}, {"proj_adc_prec", &a->proj_adc_prec}, {"nrow", &a->nrow},
       {"qk_k_enc", &a->qk_k_enc}, {"av_a_enc", &a->av_a_enc}, {"proj_act_enc", &a->proj_act_enc},
       {"hybrid_levels", &a->hybrid_levels}};
-    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) ASIM_CHECK(get_int(f, ints[i].n, ints[i].v));
+    a->hybrid_levels = -1;
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) ASIM_CHECK(get_int_opt(f, ints[i].n, ints[i].v));
+    if (asim_h5_has_attr(f, "extension")) {
+      /* the voting attention: every cycle analog (no hybrid levels); it never votes in a configuration
+       * that runs in ASiM (num_samp needs bit-serial QK/AV, which crash there: golden README §8.4) */
+      int ns = -1;
+      ASIM_CHECK(get_int_opt(f, "num_samp", &ns));
+      if (ns > 1) return ASIM_ERR(ASIM_EUNSUP, "%s: voting attention with num_samp = %d", path, ns);
+    }
     struct { const char *n; float *v; } fl[] = {{"qk_rand_noise_sigma", &a->qk_rand_noise_sigma},
       {"av_rand_noise_sigma", &a->av_rand_noise_sigma}, {"proj_rand_noise_sigma", &a->proj_rand_noise_sigma},
       {"qk_non_linear_sigma", &a->qk_non_linear_sigma}, {"av_non_linear_sigma", &a->av_non_linear_sigma},
