@@ -252,19 +252,33 @@ static void free_case(layer_case *c) {
   if (c->f > 0) H5Fclose(c->f);
 }
 
+/* How a run differs from the case's own settings: noise levels, current-domain cell variation, and
+ * `base` = the base module (majority voting off, every cycle analog and converted once). */
+typedef struct {
+  float sigma_r, sigma_nl, weight_var;
+  int base;
+} run_opts;
+
+static void apply_run_opts(asim_cim_params *p, const run_opts *r) {
+  p->rand_noise_sigma = r->sigma_r, p->non_linear_sigma = r->sigma_nl;
+  if (r->weight_var > 0.0f) p->weight_var = r->weight_var;
+  if (r->base) p->voting_levels = -1, p->num_samp = 1;
+}
+
 /* Runs the case's layer on its input with the given noise settings and seed. */
-static asim_status run_case(const layer_case *c, float *out, float sigma_r, float sigma_nl, uint32_t seed,
+static asim_status run_case(const layer_case *c, float *out, const run_opts *r, uint32_t seed,
                             asim_mha_trace *trace) {
   asim_exec ex = {.seed = seed};
   const float *x = c->input.data;
+  const float sigma_r = r->sigma_r, sigma_nl = r->sigma_nl;
   if (!strcmp(c->kind, "conv2d")) {
     asim_conv_dims d = c->conv;
-    d.p.rand_noise_sigma = sigma_r, d.p.non_linear_sigma = sigma_nl;
+    apply_run_opts(&d.p, r);
     ASIM_CHECK(asim_conv2d_forward(out, x, (int)c->input.shape[0], (int)c->input.shape[2], (int)c->input.shape[3],
                                    c->w.data, c->has_bias ? c->b.data : NULL, &d, &ex));
   } else if (!strcmp(c->kind, "linear")) {
     asim_linear_dims d = c->lin;
-    d.p.rand_noise_sigma = sigma_r, d.p.non_linear_sigma = sigma_nl;
+    apply_run_opts(&d.p, r);
     ASIM_CHECK(asim_linear_forward(out, x, c->lin_B, c->lin_T, c->w.data, c->has_bias ? c->b.data : NULL, &d, &ex));
   } else {
     asim_mha_dims a = c->mha;
@@ -355,12 +369,41 @@ done:
   return st;
 }
 
-/* Statistical check of a noise case against the stored reference statistics. */
+/* mean, std (ddof 1), mean |d| and fraction changed of noisy − clean over R runs */
+typedef struct {
+  double mean, std, absmean, frac;
+} noise_stats;
+
+static asim_status noise_runs(const layer_case *c, const run_opts *r, uint32_t seed0, int R, const float *clean,
+                              float *noisy, int64_t n, noise_stats *ns) {
+  double sum = 0, sum2 = 0, sumabs = 0;
+  int64_t changed = 0;
+  for (int k = 0; k < R; k++) {
+    ASIM_CHECK(run_case(c, noisy, r, seed0 + (uint32_t)k, NULL));
+    for (int64_t i = 0; i < n; i++) {
+      double d = (double)noisy[i] - (double)clean[i];
+      sum += d, sum2 += d * d, sumabs += fabs(d);
+      changed += noisy[i] != clean[i];
+    }
+  }
+  double N = (double)R * (double)n;
+  ns->mean = sum / N;
+  ns->std = sqrt((sum2 - N * ns->mean * ns->mean) / (N - 1));
+  ns->absmean = sumabs / N;
+  ns->frac = (double)changed / N;
+  return ASIM_OK;
+}
+
+/* Statistical check of a noise case against the stored reference statistics. Extension cases
+ * (golden README §8.2): the current-domain cell variation σ_w comes from noise_weight_var (a new
+ * chip per run, as ASiM draws it per forward call); majority-voting cases are also compared with
+ * the base module without voting (base_ statistics): the ratio of the spreads is what voting buys. */
 static asim_status check_noise(const layer_case *c, const options *o, int *ok) {
-  double sr, snl, ref_mean, ref_std, ref_absmean, ref_frac;
+  double sr, snl = 0, wv = 0, ref_mean, ref_std, ref_absmean, ref_frac;
   int64_t ref_reps;
   ASIM_CHECK(asim_h5_attr_f64(c->f, "noise_rand_noise_sigma", &sr));
-  ASIM_CHECK(asim_h5_attr_f64(c->f, "noise_non_linear_sigma", &snl));
+  if (asim_h5_has_attr(c->f, "noise_non_linear_sigma")) ASIM_CHECK(asim_h5_attr_f64(c->f, "noise_non_linear_sigma", &snl));
+  if (asim_h5_has_attr(c->f, "noise_weight_var")) ASIM_CHECK(asim_h5_attr_f64(c->f, "noise_weight_var", &wv));
   ASIM_CHECK(asim_h5_attr_f64(c->f, "noise_diff_mean_all", &ref_mean));
   ASIM_CHECK(asim_h5_attr_f64(c->f, "noise_diff_std_all", &ref_std));
   ASIM_CHECK(asim_h5_attr_f64(c->f, "noise_diff_absmean_all", &ref_absmean));
@@ -370,33 +413,42 @@ static asim_status check_noise(const layer_case *c, const options *o, int *ok) {
   const int R = o->reps > 1 ? o->reps : (int)(ref_reps > 1 ? ref_reps : 200);
   float *clean = NULL, *noisy = NULL;
   asim_status st = ASIM_OK;
+  const run_opts clean_run = {0}, noisy_run = {(float)sr, (float)snl, (float)wv, 0};
+  noise_stats ns;
   ASIM_CHECK_GOTO(st, ASIM_ALLOC(clean, (size_t)n), done);
   ASIM_CHECK_GOTO(st, ASIM_ALLOC(noisy, (size_t)n), done);
-  ASIM_CHECK_GOTO(st, run_case(c, clean, 0.0f, 0.0f, o->seed, NULL), done);
+  ASIM_CHECK_GOTO(st, run_case(c, clean, &clean_run, o->seed, NULL), done);
   *ok &= report("noise-free", compare(clean, c->output.data, n), 1e-5, o->quiet);
-  double sum = 0, sum2 = 0, sumabs = 0;
-  int64_t changed = 0;
-  for (int r = 0; r < R; r++) {
-    ASIM_CHECK_GOTO(st, run_case(c, noisy, (float)sr, (float)snl, o->seed + 1000u + (uint32_t)r, NULL), done);
-    for (int64_t i = 0; i < n; i++) {
-      double d = (double)noisy[i] - (double)clean[i];
-      sum += d, sum2 += d * d, sumabs += fabs(d);
-      changed += noisy[i] != clean[i];
-    }
-  }
+  ASIM_CHECK_GOTO(st, noise_runs(c, &noisy_run, o->seed + 1000u, R, clean, noisy, n, &ns), done);
   {
-    double N = (double)R * (double)n, mean = sum / N;
-    double std = sqrt((sum2 - N * mean * mean) / (N - 1));
+    double N = (double)R * (double)n;
     /* standard errors of the two estimates (ours and the reference's) combined */
-    double se_mean = sqrt(ref_std * ref_std / ((double)ref_reps * n) + std * std / N);
+    double se_mean = sqrt(ref_std * ref_std / ((double)ref_reps * n) + ns.std * ns.std / N);
     double se_std = ref_std * sqrt(1.0 / (2.0 * ((double)ref_reps * n - 1)) + 1.0 / (2.0 * (N - 1)));
-    int ok_mean = fabs(mean - ref_mean) <= fmax(0.05 * ref_std, 3 * se_mean);
-    int ok_std = fabs(std - ref_std) <= fmax(0.05 * ref_std, 3 * se_std);
-    printf("  noise r=%g n=%g, %d runs: diff mean %.4g (ref %.4g) %s, std %.4g (ref %.4g, %+.1f%%) %s, "
+    int ok_mean = fabs(ns.mean - ref_mean) <= fmax(0.05 * ref_std, 3 * se_mean);
+    int ok_std = fabs(ns.std - ref_std) <= fmax(0.05 * ref_std, 3 * se_std);
+    printf("  noise r=%g n=%g%s, %d runs: diff mean %.4g (ref %.4g) %s, std %.4g (ref %.4g, %+.1f%%) %s, "
            "|diff| mean %.4g (ref %.4g), changed %.3f (ref %.3f)\n",
-           sr, snl, R, mean, ref_mean, ok_mean ? "ok" : "FAIL", std, ref_std, 100.0 * (std - ref_std) / ref_std,
-           ok_std ? "ok" : "FAIL", sumabs / N, ref_absmean, (double)changed / N, ref_frac);
+           sr, snl, wv > 0 ? " (with cell variation)" : "", R, ns.mean, ref_mean, ok_mean ? "ok" : "FAIL", ns.std,
+           ref_std, 100.0 * (ns.std - ref_std) / ref_std, ok_std ? "ok" : "FAIL", ns.absmean, ref_absmean, ns.frac,
+           ref_frac);
+    if (wv > 0) printf("  weight_var %g%%: one chip per run (seed), shared by every sample\n", wv);
     *ok &= ok_mean && ok_std;
+  }
+  if (asim_h5_has_attr(c->f, "noise_std_ratio_vs_base")) {
+    double ref_ratio, ref_base_std;
+    ASIM_CHECK_GOTO(st, asim_h5_attr_f64(c->f, "noise_std_ratio_vs_base", &ref_ratio), done);
+    ASIM_CHECK_GOTO(st, asim_h5_attr_f64(c->f, "base_noise_diff_std_all", &ref_base_std), done);
+    const run_opts base_run = {(float)sr, (float)snl, 0.0f, 1};
+    noise_stats bs;
+    ASIM_CHECK_GOTO(st, noise_runs(c, &base_run, o->seed + 1000u, R, clean, noisy, n, &bs), done);
+    /* each std is known to about 1/sqrt(2·R·n) relative; the ratio to twice that, with a floor of 0.03
+     * for the spread between the elements' own variances */
+    double ratio = ns.std / bs.std, tol = fmax(0.03, 3.0 * ref_ratio * sqrt(2.0 / ((double)R * n)));
+    int ok_ratio = fabs(ratio - ref_ratio) <= tol;
+    printf("  voting: std / std without voting %.3f (ref %.3f) %s; base std %.4g (ref %.4g)\n", ratio, ref_ratio,
+           ok_ratio ? "ok" : "FAIL", bs.std, ref_base_std);
+    *ok &= ok_ratio;
   }
 done:
   free(clean);
@@ -648,8 +700,9 @@ static asim_status run_file(const char *path, const options *o, int *ok) {
     ASIM_CHECK_GOTO(st, check_noise(&c, o, ok), done);
   } else {
     const int64_t n = asim_tensor_numel(&c.output);
+    const run_opts clean_run = {0};
     ASIM_CHECK_GOTO(st, ASIM_ALLOC(out, (size_t)n), done);
-    ASIM_CHECK_GOTO(st, run_case(&c, out, 0.0f, 0.0f, o->seed, NULL), done);
+    ASIM_CHECK_GOTO(st, run_case(&c, out, &clean_run, o->seed, NULL), done);
     *ok &= report("output", compare(out, c.output.data, n), 1e-5, o->quiet);
     if (!strcmp(c.kind, "mha")) ASIM_CHECK_GOTO(st, check_mha_stages(&c, o, ok), done);
   }
