@@ -126,6 +126,10 @@ float asim_adc_wbp(float acc, float F, float L, int noisy, float sigma_r, float 
  * for every sample, batch, rank and thread — a fixed chip per (seed, layer) — N(0,1)·σ_w/100. */
 float asim_weight_var_draw(asim_noise_key key, int64_t o, int64_t K, int64_t k, int i, float weight_var);
 
+/* The variation of every cell of W's planes for a plan with weight_var: eps[(o·wbit + i)·Kp + k],
+ * Kp = n_loads·load_rows, rows o < rows (owned by the caller; a layer caches it). */
+asim_status asim_weight_var_table(float **eps, const asim_macro *m, int64_t rows, asim_noise_key key);
+
 /* The most frequent of n values (ties: the smallest), as torch.mode on CPU. */
 float asim_vote_mode(const float *v, int n);
 
@@ -149,6 +153,8 @@ typedef struct {
   asim_noise_key key;
   int64_t sample0, rows_per_sample;
   int64_t elem0, p_stride, o_stride;
+  const float *wvar; /* current domain: the cell variation of W (asim_weight_var_table), or NULL:
+                        drawn per call */
 } asim_noise_addr;
 
 /* acc[p·ps + o·os] = simulated Σ_k X[p][k]·W[o][k] for all p < X->rows, o < W->rows, through

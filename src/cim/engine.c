@@ -41,7 +41,7 @@ asim_status asim_engine_run(const asim_out *out, const asim_macro *m, const asim
   if (threads < 1) threads = 1;
   if (fallback) *fallback = 0;
   const asim_kfns k = asim_kernels(isa);
-  const asim_noise_addr zero = {{0, 0}, 0, 1, 0, 0, 0};
+  const asim_noise_addr zero = {{0, 0}, 0, 1, 0, 0, 0, NULL};
   const asim_kargs a = {m, W, X, *out, na ? na : &zero};
   const int64_t nblocks = X->rpad / ASIM_RB;
   const int g = W->gemm && X->gemm == W->gemm && X->ebound ? W->gemm : ASIM_GEMM_NONE;

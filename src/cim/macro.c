@@ -445,17 +445,41 @@ void asim_bitmat_free(asim_bitmat *bm) {
   memset(bm, 0, sizeof *bm);
 }
 
-/* Current-domain cell variation of W's planes for the rows of this call: eps[(o·wbit + i)·Kp + k]
- * with Kp = n_loads·load_rows (ASiM adds it to every cell, the ones holding 0 included). */
-static asim_status weight_var_table(float **eps, const asim_macro *m, int64_t rows, asim_noise_key key) {
+asim_status asim_weight_var_table(float **eps, const asim_macro *m, int64_t rows, asim_noise_key key) {
   const asim_macro_desc *d = &m->d;
   const int64_t Kp = d->n_loads * d->load_rows;
+  *eps = NULL;
   ASIM_CHECK(ASIM_ALLOC(*eps, (size_t)(rows * d->wbit * Kp)));
   for (int64_t o = 0; o < rows; o++)
     for (int i = 0; i < d->wbit; i++)
       for (int64_t k = 0; k < Kp && k < d->K; k++)
         (*eps)[(o * d->wbit + i) * Kp + k] = asim_weight_var_draw(key, o, d->K, k, i, d->weight_var);
   return ASIM_OK;
+}
+
+#define VB 16 /* activation rows whose cell-variation sums are formed together (one vector lane each) */
+
+/* Cell-variation sums of one weight row o for the rows p0..p0+VB-1 of X: var[((n·VB + q)·wbit + i)·xbit + t]
+ * = Σ_{k in load n} x_t[p0+q][k] · eps[o][i][k], summed in k order in float32 per row (lanes independent:
+ * a row's sums never depend on the rows beside it). xf holds the planes as 0/1 floats [t][k][q]. */
+static void var_sums(float *var, const float *xf, const float *eps_o, const asim_macro *m, int nq) {
+  const int wb = m->d.wbit, xb = m->d.xbit;
+  const int64_t L = m->d.load_rows, nl = m->d.n_loads, Kp = nl * L;
+  for (int64_t n = 0; n < nl; n++)
+    for (int i = 0; i < wb; i++) {
+      const float *e = eps_o + (int64_t)i * Kp + n * L;
+      for (int t = 0; t < xb; t++) {
+        float acc[VB] = {0};
+        const float *x = xf + ((int64_t)t * Kp + n * L) * VB;
+        if (nq == VB)
+          for (int64_t k = 0; k < L; k++)
+            for (int q = 0; q < VB; q++) acc[q] += x[k * VB + q] * e[k];
+        else /* the last rows of X: only the lanes in use */
+          for (int64_t k = 0; k < L; k++)
+            for (int q = 0; q < nq; q++) acc[q] += x[k * VB + q] * e[k];
+        for (int q = 0; q < nq; q++) var[((n * VB + q) * wb + i) * xb + t] = acc[q];
+      }
+    }
 }
 
 asim_status asim_macro_run_reference(float *acc, int64_t ps, int64_t os, const asim_macro *m,
@@ -466,16 +490,37 @@ asim_status asim_macro_run_reference(float *acc, int64_t ps, int64_t os, const a
     return ASIM_ERR(ASIM_ESHAPE, "bit matrices do not match the macro plan (%d/%d bits, %lld loads)",
                     W->bits, X->bits, (long long)W->n_loads);
   const int wb = d->wbit, xb = d->xbit;
-  const int64_t nl = d->n_loads, wpl = m->wpl, L = d->load_rows;
+  const int64_t nl = d->n_loads, wpl = m->wpl, L = d->load_rows, Kp = nl * L;
   const int cd = d->non_linear_alpha != 0.0f || d->weight_var != 0.0f;
   const int wbp_noisy = d->weight_bp && d->rand_noise_sigma > 0.0f;
-  float *eps = NULL;
-  if (d->weight_var != 0.0f) ASIM_CHECK(weight_var_table(&eps, m, W->rows, na->key));
+  float *own = NULL, *xf = NULL, *var = NULL;
+  const float *eps = NULL;
+  asim_status st = ASIM_OK;
+  if (d->weight_var != 0.0f) {
+    eps = na->wvar;
+    if (!eps) {
+      ASIM_CHECK_GOTO(st, asim_weight_var_table(&own, m, W->rows, na->key), done);
+      eps = own;
+    }
+    ASIM_CHECK_GOTO(st, ASIM_ALLOC(xf, (size_t)(xb * Kp * VB)), done);
+    ASIM_CHECK_GOTO(st, ASIM_ALLOC(var, (size_t)(W->rows * nl * VB * wb * xb)), done);
+  }
   int32_t cnt[ASIM_MAX_BITS][ASIM_MAX_BITS];
-  float var[ASIM_MAX_BITS][ASIM_MAX_BITS];
   float votes[256];
   for (int64_t p = 0; p < X->rows; p++) {
     const uint64_t *xp = X->w + p * xb * nl * wpl;
+    const int64_t q = p % VB;
+    if (eps && q == 0) { /* the variation sums of this block of rows, for every weight row */
+      const int nq = X->rows - p < VB ? (int)(X->rows - p) : VB;
+      for (int64_t r = 0; r < nq; r++)
+        for (int t = 0; t < xb; t++)
+          for (int64_t n = 0; n < nl; n++) {
+            const uint64_t *w = X->w + ((p + r) * xb + t) * nl * wpl + n * wpl;
+            for (int64_t k = 0; k < L; k++)
+              xf[((int64_t)t * Kp + n * L + k) * VB + r] = (float)((w[k >> 6] >> (k & 63)) & 1u);
+          }
+      for (int64_t o = 0; o < W->rows; o++) var_sums(var + o * nl * VB * wb * xb, xf, eps + o * wb * Kp, m, nq);
+    }
     int64_t sample = 0, elem_p = 0;
     if (m->noisy_any) {
       sample = na->sample0 + p / na->rows_per_sample;
@@ -488,27 +533,21 @@ asim_status asim_macro_run_reference(float *acc, int64_t ps, int64_t os, const a
       for (int64_t n = 0; n < nl; n++) {
         for (int i = 0; i < wb; i++) {
           const uint64_t *wi = wo + ((int64_t)i * nl + n) * wpl;
-          const float *ei = eps ? eps + (o * wb + i) * nl * L + n * L : NULL;
           for (int t = 0; t < xb; t++) {
             const uint64_t *xt = xp + ((int64_t)t * nl + n) * wpl;
             int32_t s = 0;
-            double v = 0.0;
-            for (int64_t w = 0; w < wpl; w++) {
-              s += __builtin_popcountll(wi[w] & xt[w]);
-              if (ei) /* the variation of every cell this activation plane drives */
-                for (uint64_t bits = xt[w]; bits; bits &= bits - 1) v += ei[w * 64 + __builtin_ctzll(bits)];
-            }
+            for (int64_t w = 0; w < wpl; w++) s += __builtin_popcountll(wi[w] & xt[w]);
             cnt[i][t] = s;
-            var[i][t] = (float)v;
           }
         }
+        const float *vr = var ? var + o * nl * VB * wb * xb + (n * VB + q) * wb * xb : NULL;
         for (int c = 0; c < m->n_cycles; c++) {
           const asim_cycle *cy = &m->cycles[c];
           int64_t M = 0;
           float Mv = 0.0f;
           for (int k = 0; k < cy->nbits; k++) M += (int64_t)cnt[cy->i][cy->bit[k]] << k;
-          if (eps)
-            for (int k = 0; k < cy->nbits; k++) Mv += var[cy->i][cy->bit[k]] * ldexpf(1.0f, k);
+          if (vr) /* the cells' variation, weighted like their counts */
+            for (int k = 0; k < cy->nbits; k++) Mv += vr[cy->i * xb + cy->bit[k]] * ldexpf(1.0f, k);
           const uint32_t cid = asim_cycle_id((int)n, cy->i, cy->j);
           float V;
           if (d->weight_bp) { /* exact shift-add; converted once below (or per cycle, compat) */
@@ -556,6 +595,9 @@ asim_status asim_macro_run_reference(float *acc, int64_t ps, int64_t os, const a
       acc[p * ps + o * os] = a;
     }
   }
-  free(eps);
-  return ASIM_OK;
+done:
+  free(own);
+  free(xf);
+  free(var);
+  return st;
 }

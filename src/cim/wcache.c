@@ -28,10 +28,27 @@ static void clear_xspace(asim_wcache *c) {
 void asim_wcache_clear(asim_wcache *c) {
   clear_weights(c);
   clear_xspace(c);
+  free(c->wvar);
   int64_t builds = c->builds;
   int nocheck = c->nocheck;
   memset(c, 0, sizeof *c);
   c->builds = builds, c->nocheck = nocheck;
+}
+
+asim_status asim_wcache_wvar(asim_wcache *c, const asim_macro *m, int64_t rows, asim_noise_key key, const float **eps) {
+  float wv = m->d.weight_var;
+  uint32_t wbits;
+  memcpy(&wbits, &wv, sizeof wbits);
+  const int64_t geom[6] = {((int64_t)key.seed << 32) | key.layer_id, rows, m->d.K, m->d.load_rows,
+                           m->d.n_loads, ((int64_t)m->d.wbit << 32) | wbits};
+  if (!c->wvar || memcmp(geom, c->wvar_geom, sizeof geom)) {
+    free(c->wvar);
+    c->wvar = NULL;
+    ASIM_CHECK(asim_weight_var_table(&c->wvar, m, rows, key));
+    memcpy(c->wvar_geom, geom, sizeof geom);
+  }
+  *eps = c->wvar;
+  return ASIM_OK;
 }
 
 void asim_wcache_check_values(asim_wcache *c, int on) {

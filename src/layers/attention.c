@@ -139,7 +139,7 @@ static asim_status batched_product(float *y, const float *wsrc, const float *xsr
         ASIM_CHECK_GOTO(st, asim_opnd_prepare_w(&wo, &m, isa, 1), done);
         ASIM_CHECK_GOTO(st, asim_opnd_fill_x(&xo, &m, isa, xq + bh * xn, K, K), done);
         double tb = prof ? asim_prof_now() : 0;
-        asim_noise_addr na = {key, sample0 + b, Xr, (int64_t)h * yn, ps, os};
+        asim_noise_addr na = {key, sample0 + b, Xr, (int64_t)h * yn, ps, os, NULL};
         int64_t fb = 0;
         const asim_out ao = asim_out_rows(yy, ps, os, Xr);
         ASIM_CHECK_GOTO(st, asim_engine_run(&ao, &m, &wo, &xo, &na, asim_exec_threads(ex), isa, &fb), done);

@@ -195,7 +195,7 @@ asim_status asim_conv_mapping(const asim_conv_dims *c, asim_conv_map *map) {
  * point of this path: the fast kernels stay for the base datapath. */
 static asim_status conv_sim_ext(float *out, const float *in, int B, int H, int W, const float *weight,
                                 const float *bias, const asim_conv_dims *c, const asim_conv_map *map,
-                                const float *sx, const asim_exec *ex) {
+                                const float *sx, const asim_exec *ex, asim_wcache *wc) {
   const asim_cim_params *p = &c->p;
   const int k = c->k, C = c->in_ch, O = c->out_ch;
   const int Ho = asim_conv_out_size(H, k, c->stride, c->pad), Wo = asim_conv_out_size(W, k, c->stride, c->pad);
@@ -215,6 +215,8 @@ static asim_status conv_sim_ext(float *out, const float *in, int B, int H, int W
   ASIM_CHECK_GOTO(st, ASIM_ALLOC(cols, (size_t)(P * K)), done);
   asim_quantize(wq, weight, O * K, sw, p->wbit, 1);
   ASIM_CHECK_GOTO(st, asim_bitmat_pack(&Wb, wq, O, &m, p->wbit), done);
+  const float *wvar = NULL; /* the chip's cell variation, drawn once per layer */
+  if (p->weight_var != 0.0f) ASIM_CHECK_GOTO(st, asim_wcache_wvar(wc, &m, O, key, &wvar), done);
   const float D = asim_dequant_divisor(p->wbit, p->xbit, p->signed_act);
   for (int b = 0; b < B; b++) {
     float *y = out + b * out_n;
@@ -222,7 +224,7 @@ static asim_status conv_sim_ext(float *out, const float *in, int B, int H, int W
     asim_im2col32(cols, xq, C, H, W, k, c->stride, c->pad);
     ASIM_CHECK_GOTO(st, asim_bitmat_pack(&Xb, cols, P, &m, p->xbit), done);
     /* element index within the sample: NCHW, as on the fast path */
-    const asim_noise_addr na = {key, (ex ? ex->sample0 : 0) + b, P, 0, 1, P};
+    const asim_noise_addr na = {key, (ex ? ex->sample0 : 0) + b, P, 0, 1, P, wvar};
     ASIM_CHECK_GOTO(st, asim_macro_run_reference(y, 1, P, &m, &Wb, &Xb, &na), done);
     asim_bitmat_free(&Xb);
     asim_dequantize(y, out_n, sw, sx[b], D);
@@ -331,7 +333,7 @@ asim_status asim_conv2d_forward(float *out, const float *in, int B, int H, int W
   }
 
   if (asim_cim_ext_active(p)) {
-    st = conv_sim_ext(out, in, B, H, W, weight, bias, c, &map, sx, ex);
+    st = conv_sim_ext(out, in, B, H, W, weight, bias, c, &map, sx, ex, wc);
     goto done;
   }
 
@@ -382,7 +384,7 @@ asim_status asim_conv2d_forward(float *out, const float *in, int B, int H, int W
       }
       if (!gk) asim_opnd_pack_x(X, isa);
       double tb = prof ? asim_prof_now() : 0;
-      asim_noise_addr na = {key, sample0 + b0, Ppad, 0, 1, P};
+      asim_noise_addr na = {key, sample0 + b0, Ppad, 0, 1, P, NULL};
       const asim_out ao = {out + b0 * out_n, 1, P, Ppad, P, out_n};
       int64_t fb = 0;
       ASIM_CHECK_GOTO(st, asim_engine_run(&ao, mp, Wp, X, &na, asim_exec_threads(ex), isa, &fb), done);
