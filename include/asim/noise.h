@@ -28,6 +28,9 @@ typedef struct {
 void asim_normal2(asim_noise_key key, uint64_t sample, uint32_t elem, uint32_t cycle,
                   uint32_t stream, float *z1, float *z2);
 
+/* Four independent N(0,1) draws from one block (both Box-Muller outputs of each word pair). */
+void asim_normal4(asim_noise_key key, uint64_t sample, uint32_t elem, uint32_t cycle, uint32_t stream, float z[4]);
+
 /* Word 0 of the same Philox block as asim_normal2 (one uniform 32-bit integer): the draw of a
  * table-sampled noisy ADC conversion. */
 uint32_t asim_uniform_u32(asim_noise_key key, uint64_t sample, uint32_t elem, uint32_t cycle, uint32_t stream);

@@ -36,10 +36,11 @@ float asim_adc_wbp(float acc, float F, float L, int noisy, float sigma_r, float 
 }
 
 float asim_weight_var_draw(asim_noise_key key, int64_t o, int64_t K, int64_t k, int i, float weight_var) {
-  float z, unused;
-  /* keyed by the weight element alone: every sample sees the same chip */
-  asim_normal2(key, 0xffffffffu, (uint32_t)(o * K + k), (uint32_t)i, ASIM_STREAM_WVAR, &z, &unused);
-  return (z * weight_var) / 100.0f;
+  float z[4];
+  /* keyed by the weight element alone (the sample word is fixed): every sample sees the same chip;
+   * one block serves four planes */
+  asim_normal4(key, 0xffffffffu, (uint32_t)(o * K + k), (uint32_t)(i >> 2), ASIM_STREAM_WVAR, z);
+  return (z[i & 3] * weight_var) / 100.0f;
 }
 
 float asim_vote_mode(const float *v, int n) {
@@ -451,35 +452,26 @@ asim_status asim_weight_var_table(float **eps, const asim_macro *m, int64_t rows
   *eps = NULL;
   ASIM_CHECK(ASIM_ALLOC(*eps, (size_t)(rows * d->wbit * Kp)));
   for (int64_t o = 0; o < rows; o++)
-    for (int i = 0; i < d->wbit; i++)
-      for (int64_t k = 0; k < Kp && k < d->K; k++)
-        (*eps)[(o * d->wbit + i) * Kp + k] = asim_weight_var_draw(key, o, d->K, k, i, d->weight_var);
+    for (int64_t k = 0; k < Kp && k < d->K; k++)
+      for (int i0 = 0; i0 < d->wbit; i0 += 4) { /* = asim_weight_var_draw, one block per four planes */
+        float z[4];
+        asim_normal4(key, 0xffffffffu, (uint32_t)(o * d->K + k), (uint32_t)(i0 >> 2), ASIM_STREAM_WVAR, z);
+        for (int i = i0; i < i0 + 4 && i < d->wbit; i++) (*eps)[(o * d->wbit + i) * Kp + k] = (z[i & 3] * d->weight_var) / 100.0f;
+      }
   return ASIM_OK;
 }
 
-#define VB 16 /* activation rows whose cell-variation sums are formed together (one vector lane each) */
-
-/* Cell-variation sums of one weight row o for the rows p0..p0+VB-1 of X: var[((n·VB + q)·wbit + i)·xbit + t]
- * = Σ_{k in load n} x_t[p0+q][k] · eps[o][i][k], summed in k order in float32 per row (lanes independent:
- * a row's sums never depend on the rows beside it). xf holds the planes as 0/1 floats [t][k][q]. */
-static void var_sums(float *var, const float *xf, const float *eps_o, const asim_macro *m, int nq) {
-  const int wb = m->d.wbit, xb = m->d.xbit;
-  const int64_t L = m->d.load_rows, nl = m->d.n_loads, Kp = nl * L;
-  for (int64_t n = 0; n < nl; n++)
-    for (int i = 0; i < wb; i++) {
-      const float *e = eps_o + (int64_t)i * Kp + n * L;
-      for (int t = 0; t < xb; t++) {
-        float acc[VB] = {0};
-        const float *x = xf + ((int64_t)t * Kp + n * L) * VB;
-        if (nq == VB)
-          for (int64_t k = 0; k < L; k++)
-            for (int q = 0; q < VB; q++) acc[q] += x[k * VB + q] * e[k];
-        else /* the last rows of X: only the lanes in use */
-          for (int64_t k = 0; k < L; k++)
-            for (int q = 0; q < nq; q++) acc[q] += x[k * VB + q] * e[k];
-        for (int q = 0; q < nq; q++) var[((n * VB + q) * wb + i) * xb + t] = acc[q];
-      }
-    }
+/* Σ_k x[k]·e[k] over n terms in a fixed order (16 running sums, then added in lane order): the
+ * same for any row, block or thread, and vectorisable without reassociation. */
+static float dot16(const float *x, const float *e, int64_t n) {
+  float acc[16] = {0};
+  int64_t k = 0;
+  for (; k + 16 <= n; k += 16)
+    for (int q = 0; q < 16; q++) acc[q] += x[k + q] * e[k + q];
+  for (int q = 0; k + q < n; q++) acc[q] += x[k + q] * e[k + q];
+  float s = 0.0f;
+  for (int q = 0; q < 16; q++) s += acc[q];
+  return s;
 }
 
 asim_status asim_macro_run_reference(float *acc, int64_t ps, int64_t os, const asim_macro *m,
@@ -502,25 +494,19 @@ asim_status asim_macro_run_reference(float *acc, int64_t ps, int64_t os, const a
       ASIM_CHECK_GOTO(st, asim_weight_var_table(&own, m, W->rows, na->key), done);
       eps = own;
     }
-    ASIM_CHECK_GOTO(st, ASIM_ALLOC(xf, (size_t)(xb * Kp * VB)), done);
-    ASIM_CHECK_GOTO(st, ASIM_ALLOC(var, (size_t)(W->rows * nl * VB * wb * xb)), done);
+    ASIM_CHECK_GOTO(st, ASIM_ALLOC(xf, (size_t)(xb * Kp)), done);
+    ASIM_CHECK_GOTO(st, ASIM_ALLOC(var, (size_t)(wb * xb)), done);
   }
   int32_t cnt[ASIM_MAX_BITS][ASIM_MAX_BITS];
   float votes[256];
   for (int64_t p = 0; p < X->rows; p++) {
     const uint64_t *xp = X->w + p * xb * nl * wpl;
-    const int64_t q = p % VB;
-    if (eps && q == 0) { /* the variation sums of this block of rows, for every weight row */
-      const int nq = X->rows - p < VB ? (int)(X->rows - p) : VB;
-      for (int64_t r = 0; r < nq; r++)
-        for (int t = 0; t < xb; t++)
-          for (int64_t n = 0; n < nl; n++) {
-            const uint64_t *w = X->w + ((p + r) * xb + t) * nl * wpl + n * wpl;
-            for (int64_t k = 0; k < L; k++)
-              xf[((int64_t)t * Kp + n * L + k) * VB + r] = (float)((w[k >> 6] >> (k & 63)) & 1u);
-          }
-      for (int64_t o = 0; o < W->rows; o++) var_sums(var + o * nl * VB * wb * xb, xf, eps + o * wb * Kp, m, nq);
-    }
+    if (eps) /* this row's activation planes as 0/1 floats, [t][k] */
+      for (int t = 0; t < xb; t++)
+        for (int64_t n = 0; n < nl; n++) {
+          const uint64_t *w = xp + ((int64_t)t * nl + n) * wpl;
+          for (int64_t k = 0; k < L; k++) xf[(int64_t)t * Kp + n * L + k] = (float)((w[k >> 6] >> (k & 63)) & 1u);
+        }
     int64_t sample = 0, elem_p = 0;
     if (m->noisy_any) {
       sample = na->sample0 + p / na->rows_per_sample;
@@ -540,7 +526,13 @@ asim_status asim_macro_run_reference(float *acc, int64_t ps, int64_t os, const a
             cnt[i][t] = s;
           }
         }
-        const float *vr = var ? var + o * nl * VB * wb * xb + (n * VB + q) * wb * xb : NULL;
+        const float *vr = NULL;
+        if (eps) { /* the variation of every cell this load's activation planes drive */
+          for (int i = 0; i < wb; i++)
+            for (int t = 0; t < xb; t++)
+              var[i * xb + t] = dot16(xf + (int64_t)t * Kp + n * L, eps + (o * wb + i) * Kp + n * L, L);
+          vr = var;
+        }
         for (int c = 0; c < m->n_cycles; c++) {
           const asim_cycle *cy = &m->cycles[c];
           int64_t M = 0;
