@@ -111,6 +111,7 @@ typedef struct asim_config_s {
   int asim_vit_attn_qk_k_enc, asim_vit_attn_av_a_enc, asim_vit_attn_proj_act_enc;
   asim_mode asim_vit_attn_mode;
   double asim_vit_attn_attn_trim_noise, asim_vit_attn_proj_trim_noise;
+  int asim_vit_attn_voting_levels, asim_vit_attn_num_samp; /* majority voting (spec 11.1), all parts */
   int asim_vit_mlp_wbit, asim_vit_mlp_xbit, asim_vit_mlp_adc_prec, asim_vit_mlp_nrow;
   double asim_vit_mlp_rand_noise_sigma, asim_vit_mlp_non_linear_sigma;
   int asim_vit_mlp_act_enc;

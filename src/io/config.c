@@ -152,7 +152,8 @@ static const keydef KEYS[] = {
     KF(asim_vit_attn_proj_non_linear_sigma, FC_GE0), KN(asim_vit_attn_qk_k_enc, ENC),
     KN(asim_vit_attn_av_a_enc, ENC), KN(asim_vit_attn_proj_act_enc, ENC),
     KE(asim_vit_attn_mode, MODES), KF(asim_vit_attn_attn_trim_noise, FC_GE0),
-    KF(asim_vit_attn_proj_trim_noise, FC_GE0), KI(asim_vit_mlp_wbit, BITS),
+    KF(asim_vit_attn_proj_trim_noise, FC_GE0), KN(asim_vit_attn_voting_levels, HYB),
+    KN(asim_vit_attn_num_samp, VOTES), KI(asim_vit_mlp_wbit, BITS),
     KI(asim_vit_mlp_xbit, BITS), KI(asim_vit_mlp_adc_prec, ADC), KI(asim_vit_mlp_nrow, NROW),
     KF(asim_vit_mlp_rand_noise_sigma, FC_GE0), KF(asim_vit_mlp_non_linear_sigma, FC_GE0),
     KN(asim_vit_mlp_act_enc, ENC), KE(asim_vit_mlp_mode, MODES),
@@ -249,6 +250,7 @@ void asim_config_defaults(asim_config *c) {
   c->asim_vit_mlp_voting_levels = c->asim_vit_fc_voting_levels = ASIM_NONE;
   c->asim_conv_num_samp = c->asim_linear_num_samp = ASIM_NONE;
   c->asim_vit_mlp_num_samp = c->asim_vit_fc_num_samp = ASIM_NONE;
+  c->asim_vit_attn_voting_levels = c->asim_vit_attn_num_samp = ASIM_NONE;
   c->asim_linear_mode = ASIM_SIMULATION;
   c->asim_linear_wbit = c->asim_linear_xbit = c->asim_linear_adc_prec = 8;
   c->asim_linear_nrow = 255;
@@ -1438,6 +1440,20 @@ static void cross_rules(ctx *x, int strict) {
   ext_rules(x, "linear", "asim_cnn_hybrid_levels", "asim_linear_act_enc", "asim_linear_signed_act");
   ext_rules(x, "vit_mlp", "asim_vit_hybrid_levels", "asim_vit_mlp_act_enc", NULL);
   ext_rules(x, "vit_fc", "asim_vit_hybrid_levels", "asim_vit_fc_act_enc", NULL);
+  if (c->asim_vit_attn_mode == ASIM_SIMULATION) { /* the voting attention: QK, AV, qkv and proj */
+    int kv = K("asim_vit_attn_voting_levels"), kns = K("asim_vit_attn_num_samp");
+    int v = c->asim_vit_attn_voting_levels, ns = c->asim_vit_attn_num_samp;
+    if (v != ASIM_NONE && c->asim_vit_hybrid_levels != ASIM_NONE)
+      xproblem(x, kv, K("asim_vit_hybrid_levels"), "majority voting replaces asim_vit_hybrid_levels: every "
+                                                  "cycle is analog (spec 11.1); set it to \"None\"");
+    if (ns != ASIM_NONE && ns > 1 && v == ASIM_NONE)
+      xproblem(x, kns, kv, "asim_vit_attn_num_samp = %d needs asim_vit_attn_voting_levels (spec 11.1)", ns);
+    const char *encs[3] = {"asim_vit_attn_qk_k_enc", "asim_vit_attn_av_a_enc", "asim_vit_attn_proj_act_enc"};
+    for (int i = 0; i < 3; i++)
+      if (v != ASIM_NONE && ns != ASIM_NONE && ns > 1 && *CFIELD(c, K(encs[i]), int) != ASIM_NONE)
+        xproblem(x, kns, K(encs[i]), "asim_vit_attn_num_samp = %d with %s: majority voting repeats bit-serial "
+                                     "conversions only (ASiM asserts the same, spec 11.1)", ns, encs[i]);
+  }
 
   if (fam != ASIM_FAMILY_VIT) {
     /* A macro load holds whole 3x3 kernels: G = floor(nrow / 9) channels, 0 fails (spec 3.3).

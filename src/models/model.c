@@ -810,6 +810,17 @@ void asim_model_describe(const asim_model *m, FILE *f) {
   fprintf(f, "total: %lld parameters, %.3f GMAC/image, %lld ADC conversions/image\n", (long long)total_params,
           (double)total_macs * 1e-9, (long long)total_conv);
   if (m->arch == ASIM_ARCH_VIT) {
+    const asim_mha_dims *a = &m->s.attn;
+    if (a->voting && a->mode == ASIM_SIMULATION) {
+      asim_cim_params q = asim_cim_defaults();
+      q.wbit = a->qk_qbit, q.xbit = a->qk_kbit, q.voting_levels = a->voting_levels;
+      asim_cim_params v = q;
+      v.wbit = a->av_vbit, v.xbit = a->av_abit;
+      fprintf(f, "extension asim_vit_attn: majority voting: every cycle analog; QK %d, AV %d cycles/load (top %d "
+                 "levels, bit-serial only) converted %d times, the most frequent code kept (ties: the smallest)\n",
+              a->qk_k_enc > 0 ? 0 : voted_cycles(&q), a->av_a_enc > 0 ? 0 : voted_cycles(&v), a->voting_levels,
+              a->num_samp > 1 ? a->num_samp : 1);
+    }
     describe_ext(f, "asim_vit_mlp", &m->s.vit_mlp);
     describe_ext(f, "asim_vit_fc", &m->s.vit_fc);
   } else {

@@ -73,6 +73,9 @@ void asim_model_settings_from_config(const struct asim_config_s *c, asim_model_s
   a->qk_k_enc = c->asim_vit_attn_qk_k_enc, a->av_a_enc = c->asim_vit_attn_av_a_enc;
   a->proj_act_enc = c->asim_vit_attn_proj_act_enc;
   a->hybrid_levels = c->asim_vit_hybrid_levels;
+  a->voting = c->asim_vit_attn_voting_levels != ASIM_NONE;
+  a->voting_levels = a->voting ? c->asim_vit_attn_voting_levels : 0;
+  a->num_samp = c->asim_vit_attn_num_samp == ASIM_NONE ? 1 : c->asim_vit_attn_num_samp;
   a->attn_trim_noise = (float)c->asim_vit_attn_attn_trim_noise;
   a->proj_trim_noise = (float)c->asim_vit_attn_proj_trim_noise;
 }

@@ -213,19 +213,13 @@ static asim_status load_case(layer_case *c, const char *path, const options *o) 
       {"hybrid_levels", &a->hybrid_levels}};
     a->hybrid_levels = -1;
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) ASIM_CHECK(get_int_opt(f, ints[i].n, ints[i].v));
-    if (asim_h5_has_attr(f, "extension")) {
-      /* the voting attention: every cycle analog (no hybrid levels); it never votes in a configuration
-       * that runs in ASiM (num_samp needs bit-serial QK/AV, which crash there: golden README §8.4) */
-      int ns = -1;
-      ASIM_CHECK(get_int_opt(f, "num_samp", &ns));
-      if (ns > 1) return ASIM_ERR(ASIM_EUNSUP, "%s: voting attention with num_samp = %d", path, ns);
+    if (asim_h5_has_attr(f, "extension")) { /* the voting attention (golden README §8.1) */
+      ASIM_CHECK(get_int(f, "voting_levels", &a->voting_levels));
+      ASIM_CHECK(get_int(f, "num_samp", &a->num_samp));
+      a->voting = 1;
+      if (a->voting_levels < 0) a->voting_levels = 0;
+      if (a->num_samp < 0) a->num_samp = 1;
     }
-    struct { const char *n; float *v; } fl[] = {{"qk_rand_noise_sigma", &a->qk_rand_noise_sigma},
-      {"av_rand_noise_sigma", &a->av_rand_noise_sigma}, {"proj_rand_noise_sigma", &a->proj_rand_noise_sigma},
-      {"qk_non_linear_sigma", &a->qk_non_linear_sigma}, {"av_non_linear_sigma", &a->av_non_linear_sigma},
-      {"proj_non_linear_sigma", &a->proj_non_linear_sigma}, {"attn_trim_noise", &a->attn_trim_noise},
-      {"proj_trim_noise", &a->proj_trim_noise}};
-    for (size_t i = 0; i < sizeof fl / sizeof fl[0]; i++) ASIM_CHECK(get_float(f, fl[i].n, fl[i].v));
     ASIM_CHECK(asim_mha_check(a));
     const int64_t E = a->embed_dim;
     if (c->input.ndim != 3 || c->input.shape[2] != E)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "asim/attention.h"
 #include "asim/config.h"
 #include "asim/conv.h"
 #include "asim/linear.h"
@@ -219,6 +220,39 @@ static void voting_with_one_vote_is_the_base_module_with_every_cycle_analog(void
   CU_ASSERT_NOT_EQUAL(memcmp(ya, yb, sizeof ya), 0);
 }
 
+/* The voting attention with bit-serial QK and AV (ASiM's code stops there with an attribute error;
+ * the evident intent: each product's own ADC). */
+static void voting_attention_runs_bit_serial_qk_and_av_and_votes(void) {
+  uint32_t seed = 41;
+  enum { B = 2, T = 5, E = 32, H = 2 };
+  float x[B * T * E], qw[3 * E * E], qb[3 * E], pw[E * E], pb[E], ya[B * T * E], yb[B * T * E], y1[T * E];
+  for (int i = 0; i < B * T * E; i++) x[i] = frand(&seed);
+  for (int i = 0; i < 3 * E * E; i++) qw[i] = frand(&seed) * 0.2f;
+  for (int i = 0; i < 3 * E; i++) qb[i] = frand(&seed) * 0.1f;
+  for (int i = 0; i < E * E; i++) pw[i] = frand(&seed) * 0.2f;
+  for (int i = 0; i < E; i++) pb[i] = frand(&seed) * 0.1f;
+  asim_mha_dims a = {E, H, ASIM_SIMULATION, 8, 8, 8, 8, 8, 8, 8, 8, 8, 255, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f,
+                     -1, -1, -1, -1, 0, 0, 0, 0, 0, 10, NULL, NULL};
+  asim_exec e = {.seed = 5};
+  CU_ASSERT_OK(asim_mha_forward(ya, x, B, T, qw, qb, pw, pb, &a, &e, NULL));
+  a.voting = 1, a.voting_levels = 3, a.num_samp = 1; /* one vote: the base attention, draw for draw */
+  CU_ASSERT_OK(asim_mha_forward(yb, x, B, T, qw, qb, pw, pb, &a, &e, NULL));
+  CU_ASSERT_EQUAL(memcmp(ya, yb, sizeof ya), 0);
+  a.num_samp = 3;
+  CU_ASSERT_OK(asim_mha_forward(yb, x, B, T, qw, qb, pw, pb, &a, &e, NULL));
+  CU_ASSERT_NOT_EQUAL(memcmp(ya, yb, sizeof ya), 0);
+  /* a sample's votes do not depend on its batch: sample 1 alone, at its global index */
+  asim_exec e1 = {.seed = 5, .sample0 = 1, .per_sample_scale = 1};
+  asim_exec e2 = {.seed = 5, .per_sample_scale = 1};
+  CU_ASSERT_OK(asim_mha_forward(ya, x, B, T, qw, qb, pw, pb, &a, &e2, NULL));
+  CU_ASSERT_OK(asim_mha_forward(y1, x + T * E, 1, T, qw, qb, pw, pb, &a, &e1, NULL));
+  CU_ASSERT_EQUAL(memcmp(ya + T * E, y1, sizeof y1), 0);
+  /* votes need bit-serial activations */
+  a.qk_k_enc = 4;
+  CU_ASSERT_EQUAL(asim_mha_check(&a), ASIM_EINVAL);
+  asim_error_clear();
+}
+
 /* ---- weight bit-parallel ----------------------------------------------------------------- */
 
 static void weight_bp_adc_is_signed_clamped_and_rounds_ties_to_even(void) {
@@ -376,6 +410,7 @@ void asim_register_tests(void) {
   ASIM_ADD_TEST(majority_voting, vote_keeps_the_most_frequent_code_and_the_smallest_on_ties);
   ASIM_ADD_TEST(majority_voting, majority_voting_with_k_votes_shrinks_the_spread_as_predicted);
   ASIM_ADD_TEST(majority_voting, voting_with_one_vote_is_the_base_module_with_every_cycle_analog);
+  ASIM_ADD_TEST(majority_voting, voting_attention_runs_bit_serial_qk_and_av_and_votes);
   ASIM_ADD_SUITE(weight_bit_parallel);
   ASIM_ADD_TEST(weight_bit_parallel, weight_bp_adc_is_signed_clamped_and_rounds_ties_to_even);
   ASIM_ADD_TEST(weight_bit_parallel, weight_bp_linear_converts_the_whole_product_once_like_the_conv);
