@@ -6,7 +6,10 @@
  * Noise-free cases pass when max|c − ref| ≤ 1e-5·max|ref|. Noise cases (noise_* files) are
  * checked statistically: R noisy runs with different seeds; the mean and standard deviation of
  * (noisy − clean) must match the stored statistics within 5 % of the reference std (or three
- * standard errors). Exit status: 0 all passed, 1 a case failed, 2 bad input. */
+ * standard errors). Extension cases (golden README §8: majority voting, current domain, W4A4) run
+ * with ASiM's own behaviour where asim-mpi's default differs (compat switches on); their noise
+ * cases also vary the cell variation per run and compare voting with the base module.
+ * Exit status: 0 all passed, 1 a case failed, 2 bad input. */
 #include <math.h>
 #include <unistd.h>
 #include <stdio.h>

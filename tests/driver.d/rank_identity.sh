@@ -40,7 +40,8 @@ for s in "${sets[@]}"; do
     [ $bad = 0 ] && echo "ok   $name ($fmt, $task) $mode: -n 1..4 identical ($acc)"
   done
 done
-# extensions (reference kernel: 6 samples = a batch of 5 and one of 1, split across ranks)
+# extensions (reference kernel: 6 samples = a batch of 5 and one of 1, split across ranks); the
+# voting keys go through --set
 ext=("plain"
      "voting|asim_conv_voting_levels = 3;|asim_conv_num_samp = 3;|asim_linear_voting_levels = 4;|asim_linear_num_samp = 4;|asim_conv_rand_noise_sigma = 1.0;|asim_conv_non_linear_sigma = 1.0;|asim_linear_rand_noise_sigma = 1.0;"
      "current|asim_conv_non_linear_alpha = 0.002;|asim_conv_weight_var = 5.0;|asim_conv_rand_noise_sigma = 0.5;|asim_linear_non_linear_alpha = 0.001;|asim_linear_weight_var = 5.0;|asim_linear_rand_noise_sigma = 0.5;"
@@ -51,10 +52,16 @@ for e in "${ext[@]}"; do
   name=${parts[0]} bad=0
   for n in 1 2 3; do
     cfg="$TMP/ext-$name-$n.cfg" rep="$TMP/ext-$name-$n.h5"
-    write_config "$cfg" CIFAR-10 "$TMP/data/cifar10_png" folders 10 "$TMP/ck_10_3.h5" "$rep" "${parts[@]:1}"
+    sets=()
+    if [ $name = voting ]; then # given on the command line instead: --set key=value
+      for l in "${parts[@]:1}"; do l=${l%;}; sets+=(--set "${l// = /=}"); done
+      write_config "$cfg" CIFAR-10 "$TMP/data/cifar10_png" folders 10 "$TMP/ck_10_3.h5" "$rep"
+    else
+      write_config "$cfg" CIFAR-10 "$TMP/data/cifar10_png" folders 10 "$TMP/ck_10_3.h5" "$rep" "${parts[@]:1}"
+    fi
     # the compat group is written once; data.max_samples joins the data group
     sed -i 's/^data = { format = "folders"; };/data = { format = "folders"; max_samples = 6; };/' "$cfg"
-    if ! out=$(timeout 600 $MPIRUN -n $n $BIN/asim-mpi "$cfg" --quiet 2>&1); then
+    if ! out=$(timeout 600 $MPIRUN -n $n $BIN/asim-mpi "$cfg" --quiet "${sets[@]}" 2>&1); then
       echo "FAIL extension $name -n $n: asim-mpi failed:"; echo "$out" | sed 's/^/    /'; fail=1; bad=1; continue
     fi
     [ $name = plain ] && break
