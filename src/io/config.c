@@ -1892,6 +1892,19 @@ static void noise_notes(sbuf *b, int *n, const char *grp, asim_mode mode, double
                "spec 4)", trim_key, trim);
 }
 
+/* Extension keys of a group that cannot act: the group is not simulated, or voting has no noise
+ * to vote away. */
+static void ext_notes(sbuf *b, int *n, const char *grp, asim_mode mode, int voting_levels, int num_samp,
+                      double alpha, double weight_var, int weight_bp, double sigma) {
+  int any = voting_levels != ASIM_NONE || alpha > 0 || weight_var > 0 || weight_bp;
+  if (any && mode != ASIM_SIMULATION)
+    note(b, n, "%s extension keys have no effect: the mode is \"%s\" (ASiM's extensions change the "
+               "simulated datapath only, spec 11)", grp, asim_mode_name(mode));
+  else if (voting_levels != ASIM_NONE && num_samp != ASIM_NONE && num_samp > 1 && sigma == 0)
+    note(b, n, "%s_num_samp = %d repeats noise-free conversions: without ADC noise every vote agrees "
+               "(no effect, spec 11.1)", grp, num_samp);
+}
+
 int asim_config_notes(const asim_config *c, char *buf, size_t len) {
   sbuf b = {0};
   int n = 0;
@@ -1906,6 +1919,10 @@ int asim_config_notes(const asim_config *c, char *buf, size_t len) {
                 "asim_linear_trim_noise");
     double active = (c->asim_conv_mode == ASIM_SIMULATION ? s : 0) +
                     (c->asim_linear_mode == ASIM_SIMULATION ? sl : 0);
+    ext_notes(&b, &n, "asim_conv", c->asim_conv_mode, c->asim_conv_voting_levels, c->asim_conv_num_samp,
+              c->asim_conv_non_linear_alpha, c->asim_conv_weight_var, c->asim_conv_weight_bp, s);
+    ext_notes(&b, &n, "asim_linear", c->asim_linear_mode, c->asim_linear_voting_levels, c->asim_linear_num_samp,
+              c->asim_linear_non_linear_alpha, c->asim_linear_weight_var, c->asim_linear_weight_bp, sl);
     if (c->asim_cnn_hybrid_levels > 0 && active == 0)
       note(&b, &n, "asim_cnn_hybrid_levels = %d has no effect without ADC noise (it only selects "
                    "noise-free cycles)", c->asim_cnn_hybrid_levels);
@@ -1946,6 +1963,12 @@ int asim_config_notes(const asim_config *c, char *buf, size_t len) {
     double active = (c->asim_vit_attn_mode == ASIM_SIMULATION ? s : 0) +
                     (c->asim_vit_mlp_mode == ASIM_SIMULATION ? sm : 0) +
                     (c->asim_vit_fc_mode == ASIM_SIMULATION ? sf : 0);
+    ext_notes(&b, &n, "asim_vit_mlp", c->asim_vit_mlp_mode, c->asim_vit_mlp_voting_levels, c->asim_vit_mlp_num_samp,
+              c->asim_vit_mlp_non_linear_alpha, c->asim_vit_mlp_weight_var, c->asim_vit_mlp_weight_bp, sm);
+    ext_notes(&b, &n, "asim_vit_fc", c->asim_vit_fc_mode, c->asim_vit_fc_voting_levels, c->asim_vit_fc_num_samp,
+              c->asim_vit_fc_non_linear_alpha, c->asim_vit_fc_weight_var, c->asim_vit_fc_weight_bp, sf);
+    ext_notes(&b, &n, "asim_vit_attn", c->asim_vit_attn_mode, c->asim_vit_attn_voting_levels,
+              c->asim_vit_attn_num_samp, 0, 0, 0, s);
     if (c->asim_vit_hybrid_levels > 0 && active == 0)
       note(&b, &n, "asim_vit_hybrid_levels = %d has no effect without ADC noise (it only selects "
                    "noise-free cycles)", c->asim_vit_hybrid_levels);
