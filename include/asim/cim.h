@@ -35,7 +35,8 @@ typedef struct {
   int wbp_act_enc_wrap;      /* compat: ASiM's remainder cycle wraps to the low planes */
 } asim_cim_params;
 
-/* 1 when an extension changes this layer's arithmetic (it then runs on the reference kernel). */
+/* 1 when an extension changes this layer's arithmetic (it then runs on the reference kernel); votes
+ * without noise do not. */
 int asim_cim_ext_active(const asim_cim_params *p);
 
 /* ASiM's defaults (module defaults: W8A8, adc 8, nrow 256, Inference). */

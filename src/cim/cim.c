@@ -35,8 +35,10 @@ asim_cim_params asim_cim_defaults(void) {
 }
 
 int asim_cim_ext_active(const asim_cim_params *p) {
+  /* votes only differ from one conversion when there is noise to vote on */
+  const int noisy = p->rand_noise_sigma > 0.0f || p->non_linear_sigma > 0.0f;
   return p->non_linear_alpha != 0.0f || p->weight_var != 0.0f || p->weight_bp ||
-         (p->voting_levels >= 0 && p->num_samp > 1);
+         (p->voting_levels >= 0 && p->num_samp > 1 && noisy);
 }
 
 asim_status asim_int_product(float *acc, int64_t ps, int64_t os, const int32_t *wq, int64_t O,
