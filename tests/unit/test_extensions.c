@@ -11,6 +11,7 @@
 #include "asim/conv.h"
 #include "asim/linear.h"
 #include "asim/macro.h"
+#include "asim/model.h"
 #include "asim/quant.h"
 #include "cu_util.h"
 
@@ -338,6 +339,47 @@ static void weight_bp_wrap_plan_reads_the_low_planes_like_asim(void) {
   asim_macro_free(&m);
 }
 
+/* ---- description ------------------------------------------------------------------------- */
+
+static char *describe(const asim_config *c) {
+  asim_model_settings s;
+  asim_model_settings_from_config(c, &s);
+  asim_model m;
+  char *buf = NULL;
+  size_t len = 0;
+  if (asim_model_init(&m, "ResNet-18", 10, 3, 32, &s, 0) != ASIM_OK) return NULL;
+  FILE *f = open_memstream(&buf, &len);
+  asim_model_describe(&m, f);
+  fclose(f);
+  asim_model_free(&m);
+  return buf;
+}
+
+static void description_shows_votes_compression_and_single_conversions(void) {
+  asim_config c;
+  const char *mv[] = {"asim_conv_voting_levels=3", "asim_conv_num_samp=5", "asim_conv_rand_noise_sigma=1.0",
+                      "asim_linear_non_linear_alpha=0.001", "asim_linear_weight_var=5"};
+  CU_ASSERT_OK(asim_config_load(&c, NULL, mv, 5));
+  char *d = describe(&c);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+  /* w8a8 bit-serial: 6 cycles of the top 3 anti-diagonals, 5 votes each */
+  CU_ASSERT_PTR_NOT_NULL(strstr(d, "[voting: 6 cycles/load x 5 votes]"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(d, "converted 5 times"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(d, "[current domain: 255 -> 203.2]"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(d, "full-scale bit-serial sum 255 reads as 203.2"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(d, "cell variation N(0, 5%)"));
+  /* layer1.0.conv1 at 32x32: 64 outputs x 1024 positions x 3 loads x (64 + 6·4) conversions */
+  CU_ASSERT_PTR_NOT_NULL(strstr(d, "252 x 3, 64, 17301504 [voting"));
+  free(d);
+  const char *bp[] = {"asim_conv_weight_bp=true", "asim_act_enc=4"};
+  CU_ASSERT_OK(asim_config_load(&c, NULL, bp, 2));
+  d = describe(&c);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+  CU_ASSERT_PTR_NOT_NULL(strstr(d, "252 x 3, 16, 65536 [W4A4: 1 conversion/output]")); /* 64 x 1024 outputs */
+  CU_ASSERT_PTR_NOT_NULL(strstr(d, "one conversion against F = 8258175"));
+  free(d);
+}
+
 /* ---- validation -------------------------------------------------------------------------- */
 
 static void extension_settings_are_rejected_where_they_cannot_run(void) {
@@ -415,6 +457,8 @@ void asim_register_tests(void) {
   ASIM_ADD_TEST(weight_bit_parallel, weight_bp_adc_is_signed_clamped_and_rounds_ties_to_even);
   ASIM_ADD_TEST(weight_bit_parallel, weight_bp_linear_converts_the_whole_product_once_like_the_conv);
   ASIM_ADD_TEST(weight_bit_parallel, weight_bp_wrap_plan_reads_the_low_planes_like_asim);
+  ASIM_ADD_SUITE(description);
+  ASIM_ADD_TEST(description, description_shows_votes_compression_and_single_conversions);
   ASIM_ADD_SUITE(validation);
   ASIM_ADD_TEST(validation, extension_settings_are_rejected_where_they_cannot_run);
   ASIM_ADD_TEST(validation, extension_keys_are_validated_with_file_line_and_key);
