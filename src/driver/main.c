@@ -20,6 +20,7 @@
 #include "asim/checkpoint.h"
 #include "asim/config.h"
 #include "asim/dataset.h"
+#include "asim/diag.h"
 #include "asim/model.h"
 #include "asim/report.h"
 #include "driver.h"
@@ -115,6 +116,50 @@ static asim_status agree(asim_status st, MPI_Comm comm) {
 static float group_max(float m, void *arg) {
   MPI_Allreduce(MPI_IN_PLACE, &m, 1, MPI_FLOAT, MPI_MAX, *(MPI_Comm *)arg);
   return m;
+}
+
+/* The diagnostics of this round's batch at the group's lead (member 0): counts added, maxima, and
+ * the per-sample sums added sample by sample in dataset order (members hold consecutive slices in
+ * member order), so the result does not depend on how the batch was split. gathered holds the
+ * per-sample sums of a whole batch. */
+static asim_status diag_group(asim_diag_sums *out, const asim_diag_batch *d, double *gathered, MPI_Comm group) {
+  int gr, gs;
+  MPI_Comm_rank(group, &gr);
+  MPI_Comm_size(group, &gs);
+  const int L = d->n_layers;
+  asim_status st = ASIM_OK;
+  int64_t *cnt = NULL;
+  double *mx = NULL;
+  int *counts = NULL, *displs = NULL;
+  asim_diag_sums *layer = NULL;
+  ASIM_CHECK_GOTO(st, ASIM_ALLOC(cnt, (size_t)(8 * L)), done);
+  ASIM_CHECK_GOTO(st, ASIM_ALLOC(mx, (size_t)(2 * L)), done);
+  ASIM_CHECK_GOTO(st, ASIM_ALLOC(counts, (size_t)gs), done);
+  ASIM_CHECK_GOTO(st, ASIM_ALLOC(displs, (size_t)gs), done);
+  ASIM_CHECK_GOTO(st, ASIM_ALLOC(layer, (size_t)L), done);
+  for (int l = 0; l < L; l++) {
+    const asim_diag_sums *s = &d->layer[l];
+    cnt[4 * l] = s->conversions, cnt[4 * l + 1] = s->clipped_high, cnt[4 * l + 2] = s->clipped_low;
+    cnt[4 * l + 3] = s->n_elements, mx[l] = s->max_abs_err;
+  }
+  MPI_Reduce(cnt, cnt + 4 * L, 4 * L, MPI_INT64_T, MPI_SUM, 0, group);
+  MPI_Reduce(mx, mx + L, L, MPI_DOUBLE, MPI_MAX, 0, group);
+  int mine = d->n_samples * L * ASIM_DIAG_NSUM;
+  MPI_Gather(&mine, 1, MPI_INT, counts, 1, MPI_INT, 0, group);
+  int64_t total = 0;
+  for (int i = 0; i < gs && gr == 0; i++) displs[i] = (int)total, total += counts[i];
+  MPI_Gatherv(d->per_sample, mine, MPI_DOUBLE, gathered, counts, displs, MPI_DOUBLE, 0, group);
+  if (gr == 0) {
+    for (int l = 0; l < L; l++) {
+      const int64_t *c = cnt + 4 * L + 4 * l;
+      layer[l].conversions = c[0], layer[l].clipped_high = c[1], layer[l].clipped_low = c[2], layer[l].n_elements = c[3];
+      layer[l].max_abs_err = mx[L + l];
+    }
+    asim_diag_reduce(out, layer, gathered, total / (L * ASIM_DIAG_NSUM), L);
+  }
+done:
+  free(cnt), free(mx), free(counts), free(displs), free(layer);
+  return st;
 }
 
 /* Top-5 (best first, first index wins ties) and the prediction of one logit row. */
@@ -327,11 +372,16 @@ static asim_status simulate(run_state *r, const cli *c, MPI_Comm comm, int rank,
   }
   const int repeats = cfg->sweep.repeats;
   const int64_t n_runs = sw.n_points * repeats;
+  /* per-layer diagnostics: the layers and their names (model order) */
+  const int n_diag = cfg->report.diagnostics ? asim_model_diag_layers(&r->model, NULL) : 0;
+  char(*diag_names)[96] = calloc((size_t)n_diag + 1, 96);
+  if (diag_names) asim_model_diag_layers(&r->model, n_diag ? diag_names : NULL);
   asim_report_info info = {r->config_text, r->model.name, asim_task_name(cfg->task), cfg->run.seed, C, logits, n, nb,
                            sw.n_points, repeats, cfg->sweep.n_keys, (const char(*)[64])sw.keys, sw.values,
-                           (const char *const *)sw.labels};
+                           (const char *const *)sw.labels, n_diag, (const char(*)[96])diag_names};
   uint8_t *done = calloc((size_t)(nb * n_runs + 1), 1);
-  if (!done) {
+  if (!done || !diag_names) {
+    free(done), free(diag_names);
     sweep_free(&sw);
     return ASIM_ERR(ASIM_ENOMEM, "progress flags");
   }
@@ -378,6 +428,16 @@ static asim_status simulate(run_state *r, const cli *c, MPI_Comm comm, int rank,
     double busy = 0, t_start = now(), t_print = t_start;
     int64_t mine = 0, done_samples = 0;
     if (!x || !z || !lab || !pred || !t5 || !idx) st = ASIM_ERR(ASIM_ENOMEM, "batch buffers");
+    /* diagnostics (off: nothing allocated, ex.diag stays NULL) */
+    asim_diag_batch dgb;
+    memset(&dgb, 0, sizeof dgb);
+    asim_diag_sums *dsums = NULL;
+    double *dgather = NULL;
+    if (n_diag && !st) {
+      st = asim_diag_batch_init(&dgb, n_diag, (int)maxb);
+      if (!st) st = ASIM_ALLOC(dsums, (size_t)n_diag);
+      if (!st) st = ASIM_ALLOC(dgather, (size_t)cfg->test_bs * n_diag * ASIM_DIAG_NSUM);
+    }
     st = agree(st, comm);
     const int pact = r->model.s.pact;
     for (int64_t round = 0; round < r->plan.rounds && !st; round++) {
@@ -395,7 +455,7 @@ static asim_status simulate(run_state *r, const cli *c, MPI_Comm comm, int rank,
         /* repeat q of a point draws its noise with seed run.seed + q */
         asim_exec ex = {.seed = cfg->run.seed + (uint32_t)rep, .sample0 = s0, .max_reduce = r->plan.group > 1 ? group_max : NULL,
                         .max_reduce_arg = &group, .per_sample_scale = cfg->run.act_scale == ASIM_ACT_SCALE_SAMPLE,
-                        .batch_size = bend - bstart, .threads = cfg->run.threads};
+                        .batch_size = bend - bstart, .threads = cfg->run.threads, .diag = n_diag ? &dgb : NULL};
         st = asim_model_forward(&r->model, z, x, (int)m, &ex, NULL, NULL);
         for (int64_t i = 0; i < m && !st; i++) {
           top5_of(z + i * C, C, t5 + i * 5);
@@ -403,9 +463,16 @@ static asim_status simulate(run_state *r, const cli *c, MPI_Comm comm, int rank,
           idx[i] = s0 + i;
         }
       }
+      if (n_diag && !st) { /* the batch's sums at the group lead, written with the batch's results */
+        if (m == 0) asim_diag_batch_reset(&dgb, 0);
+        st = diag_group(dsums, &dgb, dgather, group);
+      }
       busy += now() - t0;
       mine += m;
       if ((st = agree(st, comm))) break;
+      if (n_diag && (st = agree(asim_report_write_diag(&r->report, item, item >= 0 && rank % r->plan.group == 0 ? dsums : NULL),
+                                comm)))
+        break;
       if ((st = agree(asim_report_write_samples(&r->report, run, s0, m, idx, lab, pred, t5, z), comm))) break;
       const int lead = item >= 0 && rank % r->plan.group == 0;
       if ((st = agree(asim_report_mark_done(&r->report, &item, lead), comm))) break;
@@ -433,6 +500,8 @@ static asim_status simulate(run_state *r, const cli *c, MPI_Comm comm, int rank,
       }
     }
     free(x), free(z), free(lab), free(pred), free(t5), free(idx);
+    asim_diag_batch_free(&dgb);
+    free(dsums), free(dgather);
     MPI_Comm_free(&group);
     if (!st) {
       double top1, top5;
@@ -465,6 +534,7 @@ static asim_status simulate(run_state *r, const cli *c, MPI_Comm comm, int rank,
   }
 out:
   free(done);
+  free(diag_names);
   sweep_free(&sw);
   return st;
 }
