@@ -67,10 +67,92 @@ static int64_t nf_clip_min(const asim_macro *m, const asim_cycle *cy) {
   return INT64_MAX;
 }
 
+typedef struct {
+  const asim_out *out;
+  const asim_macro *m;
+  const asim_opnd *W, *X;
+  const asim_noise_addr *na;
+  const int64_t *nfmin;
+  const int *ti;
+  const clip_thr *thr;
+  const int *bit_any;
+} count_args;
+
+/* The clipped conversions of row block pb (all weight rows). Cloned for CPUs with a popcount
+ * instruction (the library's baseline has none), chosen at load time. */
+__attribute__((target_clones("popcnt", "default"))) static void count_block(const count_args *a, int64_t pb,
+                                                                            int64_t *hi_out, int64_t *lo_out) {
+  const asim_out *out = a->out;
+  const asim_macro *m = a->m;
+  const asim_opnd *W = a->W, *X = a->X;
+  const asim_noise_addr *na = a->na;
+  const int64_t *nfmin = a->nfmin, O = W->rows, nl = X->nl, wpl = X->wpl;
+  const int *ti = a->ti, *bit_any = a->bit_any, nc = m->n_cycles, xb = m->d.xbit, wb = m->d.wbit;
+  const clip_thr *thr = a->thr;
+  int64_t hi = 0, lo = 0;
+  do {
+    int nv;
+    asim_out_block(out, X->rows, pb, &nv);
+    if (!nv) break;
+    asim_lanes L;
+    asim_lanes_init(&L, na, pb, X->rows);
+    const uint32_t *xp = X->planes + pb * nl * xb * wpl * ASIM_RB;
+    int32_t cnt[ASIM_MAX_BITS][ASIM_RB];
+    for (int64_t o = 0; o < O; o++) {
+      const uint32_t *wp = W->planes + (o / ASIM_RB) * nl * wb * wpl * ASIM_RB + o % ASIM_RB;
+      const uint32_t eo = (uint32_t)(o * na->o_stride);
+      for (int64_t n = 0; n < nl; n++)
+        for (int i = wb - 1; i >= 0; i--) {
+          if (!bit_any[i]) continue;
+          const uint32_t *wi = wp + (n * wb + i) * wpl * ASIM_RB, *xn = xp + n * xb * wpl * ASIM_RB;
+          for (int t = 0; t < xb; t++)
+            for (int l = 0; l < nv; l++) {
+              int32_t k = 0;
+              for (int64_t w = 0; w < wpl; w++) k += __builtin_popcount(wi[w * ASIM_RB] & xn[(t * wpl + w) * ASIM_RB + l]);
+              cnt[t][l] = k;
+            }
+          for (int c = 0; c < nc; c++) {
+            const asim_cycle *cy = &m->cycles[c];
+            if (cy->i != i || (!cy->noisy && nfmin[c] == INT64_MAX)) continue;
+            const uint32_t cid = asim_cycle_id((int)n, cy->i, cy->j);
+            for (int l = 0; l < nv; l++) {
+              int64_t M = 0;
+              for (int k = 0; k < cy->nbits; k++) M += (int64_t)cnt[cy->bit[k]][l] << k;
+              if (!cy->noisy) {
+                hi += M >= nfmin[c];
+                continue;
+              }
+              if (cy->ntab) {
+                const clip_thr *ct = &thr[ti[c]];
+                if (!ct->hi[M] && !ct->lo[M]) continue; /* no clip possible at this count: no draw */
+                uint32_t u[4];
+                asim_draw_words(na->key, L.sample[l], L.elem[l] + eo, cid, ASIM_STREAM_ADC, u);
+                const float V = asim_noise_sample(cy->ntab, M, u[0]);
+                if (V == cy->R) hi += (uint64_t)u[1] < ct->hi[M];
+                else if (V == 0.0f) lo += (uint64_t)u[1] < ct->lo[M];
+              } else { /* the formula of asim_adc, stopped before its second clamp */
+                float z1, z2;
+                asim_normal2(na->key, L.sample[l], L.elem[l] + eo, cid, ASIM_STREAM_ADC, &z1, &z2);
+                const float v = clamp01((float)M / cy->R);
+                const float rn = (z1 * m->d.rand_noise_sigma) / 100.0f;
+                const float nlz = ((z2 / sqrtf(v * (float)m->d.nrow + 1.0f)) * m->d.non_linear_sigma) / 100.0f;
+                const float q = rintf(((v + rn) + nlz) * m->A);
+                hi += q > m->A;
+                lo += q < 0.0f;
+              }
+            }
+          }
+        }
+    }
+  } while (0);
+  *hi_out += hi;
+  *lo_out += lo;
+}
+
 asim_status asim_engine_adc_stats(asim_adc_stats *s, const asim_out *out, const asim_macro *m, const asim_opnd *W,
                                   const asim_opnd *X, const asim_noise_addr *na, int threads) {
-  const int64_t nblocks = X->rpad / ASIM_RB, O = W->rows, nl = X->nl, wpl = X->wpl;
-  const int nc = m->n_cycles, xb = m->d.xbit, wb = m->d.wbit;
+  const int64_t nblocks = X->rpad / ASIM_RB, O = W->rows, nl = X->nl;
+  const int nc = m->n_cycles;
   int64_t rows = 0;
   for (int64_t pb = 0; pb < nblocks; pb++) {
     int nv;
@@ -102,63 +184,11 @@ asim_status asim_engine_adc_stats(asim_adc_stats *s, const asim_out *out, const 
     goto done;
   }
   int64_t hi = 0, lo = 0;
+  const count_args ca = {out, m, W, X, na, nfmin, ti, thr, bit_any};
 #ifdef _OPENMP
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1 && nblocks > 1) reduction(+ : hi, lo)
 #endif
-  for (int64_t pb = 0; pb < nblocks; pb++) {
-    int nv;
-    asim_out_block(out, X->rows, pb, &nv);
-    if (!nv) continue;
-    asim_lanes L;
-    asim_lanes_init(&L, na, pb, X->rows);
-    const uint32_t *xp = X->planes + pb * nl * xb * wpl * ASIM_RB;
-    int32_t cnt[ASIM_MAX_BITS][ASIM_RB];
-    for (int64_t o = 0; o < O; o++) {
-      const uint32_t *wp = W->planes + (o / ASIM_RB) * nl * wb * wpl * ASIM_RB + o % ASIM_RB;
-      const uint32_t eo = (uint32_t)(o * na->o_stride);
-      for (int64_t n = 0; n < nl; n++)
-        for (int i = wb - 1; i >= 0; i--) {
-          if (!bit_any[i]) continue;
-          const uint32_t *wi = wp + (n * wb + i) * wpl * ASIM_RB, *xn = xp + n * xb * wpl * ASIM_RB;
-          for (int t = 0; t < xb; t++)
-            for (int l = 0; l < nv; l++) {
-              int32_t k = 0;
-              for (int64_t w = 0; w < wpl; w++) k += __builtin_popcount(wi[w * ASIM_RB] & xn[(t * wpl + w) * ASIM_RB + l]);
-              cnt[t][l] = k;
-            }
-          for (int c = 0; c < nc; c++) {
-            const asim_cycle *cy = &m->cycles[c];
-            if (cy->i != i || (!cy->noisy && nfmin[c] == INT64_MAX)) continue;
-            const uint32_t cid = asim_cycle_id((int)n, cy->i, cy->j);
-            for (int l = 0; l < nv; l++) {
-              int64_t M = 0;
-              for (int k = 0; k < cy->nbits; k++) M += (int64_t)cnt[cy->bit[k]][l] << k;
-              if (!cy->noisy) {
-                hi += M >= nfmin[c];
-                continue;
-              }
-              if (cy->ntab) {
-                uint32_t u[4];
-                asim_draw_words(na->key, L.sample[l], L.elem[l] + eo, cid, ASIM_STREAM_ADC, u);
-                const float V = asim_noise_sample(cy->ntab, M, u[0]);
-                const clip_thr *ct = &thr[ti[c]];
-                if (V == cy->R) hi += (uint64_t)u[1] < ct->hi[M];
-                else if (V == 0.0f) lo += (uint64_t)u[1] < ct->lo[M];
-              } else { /* the formula of asim_adc, stopped before its second clamp */
-                float z1, z2;
-                asim_normal2(na->key, L.sample[l], L.elem[l] + eo, cid, ASIM_STREAM_ADC, &z1, &z2);
-                const float v = clamp01((float)M / cy->R);
-                const float rn = (z1 * m->d.rand_noise_sigma) / 100.0f;
-                const float nlz = ((z2 / sqrtf(v * (float)m->d.nrow + 1.0f)) * m->d.non_linear_sigma) / 100.0f;
-                const float q = rintf(((v + rn) + nlz) * m->A);
-                hi += q > m->A;
-                lo += q < 0.0f;
-              }
-            }
-          }
-        }
-    }
-  }
+  for (int64_t pb = 0; pb < nblocks; pb++) count_block(&ca, pb, &hi, &lo);
   s->clipped_high += hi;
   s->clipped_low += lo;
 done:
