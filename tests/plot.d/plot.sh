@@ -83,10 +83,9 @@ asim_conv_mode = "Simulation"; asim_linear_mode = "Simulation"; asim_conv_adc_pr
 asim_conv_rand_noise_sigma = 2.0; data = { format = "folders"; }; run = { seed = 3; };
 report = { path = "$TMP/real.h5"; diagnostics = true; };
 EOF
+  { cat "$TMP/real.cfg"; echo 'sweep = { asim_conv_adc_prec = [4, 8]; repeats = 2; };'; } >"$TMP/real_sweep.cfg"
   for stem in real real_sweep; do
-    extra=()
-    [ $stem = real_sweep ] && extra=(--set 'sweep.asim_conv_adc_prec=[4, 8]' --output "$TMP/real_sweep.h5")
-    if ! out=$(mpirun --oversubscribe -n 2 "$BIN/asim-mpi" "$TMP/real.cfg" --quiet "${extra[@]}" 2>&1); then
+    if ! out=$(mpirun --oversubscribe -n 2 "$BIN/asim-mpi" "$TMP/$stem.cfg" --quiet --output "$TMP/$stem.h5" 2>&1); then
       bad "asim-mpi ($stem):"; echo "$out"; continue
     fi
     if ! out=$("$PLOT" "$TMP/$stem.h5" --out "$TMP/realpng" 2>&1); then bad "asim-plot on $stem.h5:"; echo "$out"; continue; fi
