@@ -67,6 +67,57 @@ static int64_t nf_clip_min(const asim_macro *m, const asim_cycle *cy) {
   return INT64_MAX;
 }
 
+
+/* Words 0 and 1 of the Philox4x32-10 blocks of 16 lanes with noise.c's counter layout (elem,
+ * sample low word, cycle, stream word; key (seed, layer id)): the draws of the noisy kernels,
+ * recomputed. Plain C, and an AVX-512 version for CPUs that have it (same bits). */
+static void philox16_c(uint32_t *w0, uint32_t *w1, const uint32_t *elem, const uint32_t *c1, uint32_t cid,
+                       const uint32_t *c3, asim_noise_key key) {
+  for (int l = 0; l < ASIM_RB; l++) {
+    uint32_t x0 = elem[l], x1 = c1[l], x2 = cid, x3 = c3[l];
+    for (int r = 0; r < 10; r++) {
+      const uint32_t k0 = key.seed + (uint32_t)r * ASIM_PHILOX_W0, k1 = key.layer_id + (uint32_t)r * ASIM_PHILOX_W1;
+      const uint64_t p0 = (uint64_t)ASIM_PHILOX_M0 * x0, p1 = (uint64_t)ASIM_PHILOX_M1 * x2;
+      x0 = (uint32_t)(p1 >> 32) ^ x1 ^ k0, x2 = (uint32_t)(p0 >> 32) ^ x3 ^ k1;
+      x1 = (uint32_t)p1, x3 = (uint32_t)p0;
+    }
+    w0[l] = x0, w1[l] = x1;
+  }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+__attribute__((target("avx512f"))) static void philox16_avx512(uint32_t *w0, uint32_t *w1, const uint32_t *elem,
+                                                               const uint32_t *c1, uint32_t cid, const uint32_t *c3,
+                                                               asim_noise_key key) {
+  const __m512i M0 = _mm512_set1_epi64(ASIM_PHILOX_M0), M1 = _mm512_set1_epi64(ASIM_PHILOX_M1);
+  const __m512i lo32 = _mm512_set1_epi64(0xffffffffLL);
+  for (int h = 0; h < 2; h++) { /* 8 lanes per half, one 32-bit word in each 64-bit element */
+    __m512i x0 = _mm512_cvtepu32_epi64(_mm256_loadu_si256((const __m256i *)(elem + 8 * h)));
+    __m512i x1 = _mm512_cvtepu32_epi64(_mm256_loadu_si256((const __m256i *)(c1 + 8 * h)));
+    __m512i x2 = _mm512_set1_epi64(cid);
+    __m512i x3 = _mm512_cvtepu32_epi64(_mm256_loadu_si256((const __m256i *)(c3 + 8 * h)));
+    for (int r = 0; r < 10; r++) {
+      const __m512i k0 = _mm512_set1_epi64((uint32_t)(key.seed + (uint32_t)r * ASIM_PHILOX_W0));
+      const __m512i k1 = _mm512_set1_epi64((uint32_t)(key.layer_id + (uint32_t)r * ASIM_PHILOX_W1));
+      const __m512i p0 = _mm512_mul_epu32(x0, M0), p1 = _mm512_mul_epu32(x2, M1);
+      x0 = _mm512_xor_si512(_mm512_xor_si512(_mm512_srli_epi64(p1, 32), x1), k0);
+      x2 = _mm512_xor_si512(_mm512_xor_si512(_mm512_srli_epi64(p0, 32), x3), k1);
+      x1 = _mm512_and_si512(p1, lo32), x3 = _mm512_and_si512(p0, lo32);
+    }
+    _mm256_storeu_si256((__m256i *)(w0 + 8 * h), _mm512_cvtepi64_epi32(x0));
+    _mm256_storeu_si256((__m256i *)(w1 + 8 * h), _mm512_cvtepi64_epi32(x1));
+  }
+}
+static int have_avx512(void) { return __builtin_cpu_supports("avx512f"); }
+#else
+#define philox16_avx512 philox16_c
+static int have_avx512(void) { return 0; }
+#endif
+
+typedef void (*philox16_fn)(uint32_t *, uint32_t *, const uint32_t *, const uint32_t *, uint32_t, const uint32_t *,
+                            asim_noise_key);
+
 typedef struct {
   const asim_out *out;
   const asim_macro *m;
@@ -76,12 +127,14 @@ typedef struct {
   const int *ti;
   const clip_thr *thr;
   const int *bit_any;
+  philox16_fn philox16;
 } count_args;
 
-/* The clipped conversions of row block pb (all weight rows). Cloned for CPUs with a popcount
- * instruction (the library's baseline has none), chosen at load time. */
-__attribute__((target_clones("popcnt", "default"))) static void count_block(const count_args *a, int64_t pb,
-                                                                            int64_t *hi_out, int64_t *lo_out) {
+/* The clipped conversions of row block pb (all weight rows), lane-parallel over its 16 rows.
+ * Cloned for vector and popcount instructions beyond the library's baseline, picked at load
+ * time (results do not depend on the clone). */
+__attribute__((target_clones("avx512f", "avx2", "popcnt", "default"))) static void
+count_block(const count_args *a, int64_t pb, int64_t *hi_out, int64_t *lo_out) {
   const asim_out *out = a->out;
   const asim_macro *m = a->m;
   const asim_opnd *W = a->W, *X = a->X;
@@ -90,61 +143,65 @@ __attribute__((target_clones("popcnt", "default"))) static void count_block(cons
   const int *ti = a->ti, *bit_any = a->bit_any, nc = m->n_cycles, xb = m->d.xbit, wb = m->d.wbit;
   const clip_thr *thr = a->thr;
   int64_t hi = 0, lo = 0;
-  do {
-    int nv;
-    asim_out_block(out, X->rows, pb, &nv);
-    if (!nv) break;
-    asim_lanes L;
-    asim_lanes_init(&L, na, pb, X->rows);
-    const uint32_t *xp = X->planes + pb * nl * xb * wpl * ASIM_RB;
-    int32_t cnt[ASIM_MAX_BITS][ASIM_RB];
-    for (int64_t o = 0; o < O; o++) {
-      const uint32_t *wp = W->planes + (o / ASIM_RB) * nl * wb * wpl * ASIM_RB + o % ASIM_RB;
-      const uint32_t eo = (uint32_t)(o * na->o_stride);
-      for (int64_t n = 0; n < nl; n++)
-        for (int i = wb - 1; i >= 0; i--) {
-          if (!bit_any[i]) continue;
-          const uint32_t *wi = wp + (n * wb + i) * wpl * ASIM_RB, *xn = xp + n * xb * wpl * ASIM_RB;
-          for (int t = 0; t < xb; t++)
+  int nv;
+  asim_out_block(out, X->rows, pb, &nv);
+  if (!nv) return;
+  asim_lanes L;
+  asim_lanes_init(&L, na, pb, X->rows);
+  const uint32_t *xp = X->planes + pb * nl * xb * wpl * ASIM_RB;
+  uint32_t cnt[ASIM_MAX_BITS][ASIM_RB], e[ASIM_RB], u0[ASIM_RB], u1[ASIM_RB], M[ASIM_RB];
+  for (int64_t o = 0; o < O; o++) {
+    const uint32_t *wp = W->planes + (o / ASIM_RB) * nl * wb * wpl * ASIM_RB + o % ASIM_RB;
+    const uint32_t eo = (uint32_t)(o * na->o_stride);
+    for (int l = 0; l < ASIM_RB; l++) e[l] = L.elem[l] + eo;
+    for (int64_t n = 0; n < nl; n++)
+      for (int i = wb - 1; i >= 0; i--) {
+        if (!bit_any[i]) continue;
+        const uint32_t *wi = wp + (n * wb + i) * wpl * ASIM_RB, *xn = xp + n * xb * wpl * ASIM_RB;
+        for (int t = 0; t < xb; t++) {
+          for (int l = 0; l < ASIM_RB; l++) cnt[t][l] = 0;
+          for (int64_t w = 0; w < wpl; w++) {
+            const uint32_t bw = wi[w * ASIM_RB], *xw = xn + (t * wpl + w) * ASIM_RB;
+            for (int l = 0; l < ASIM_RB; l++) cnt[t][l] += (uint32_t)__builtin_popcount(bw & xw[l]);
+          }
+        }
+        for (int c = 0; c < nc; c++) {
+          const asim_cycle *cy = &m->cycles[c];
+          if (cy->i != i || (!cy->noisy && nfmin[c] == INT64_MAX)) continue;
+          for (int l = 0; l < ASIM_RB; l++) M[l] = 0;
+          for (int k = 0; k < cy->nbits; k++)
+            for (int l = 0; l < ASIM_RB; l++) M[l] += cnt[cy->bit[k]][l] << k;
+          if (!cy->noisy) {
+            for (int l = 0; l < nv; l++) hi += (int64_t)M[l] >= nfmin[c];
+            continue;
+          }
+          const uint32_t cid = asim_cycle_id((int)n, cy->i, cy->j);
+          if (cy->ntab) {
+            const clip_thr *ct = &thr[ti[c]];
+            int need = 0; /* counts where no clip is possible need no draw */
+            for (int l = 0; l < nv; l++) need |= ct->hi[M[l]] || ct->lo[M[l]];
+            if (!need) continue;
+            a->philox16(u0, u1, e, L.c1, cid, L.c3, na->key);
             for (int l = 0; l < nv; l++) {
-              int32_t k = 0;
-              for (int64_t w = 0; w < wpl; w++) k += __builtin_popcount(wi[w * ASIM_RB] & xn[(t * wpl + w) * ASIM_RB + l]);
-              cnt[t][l] = k;
+              const float V = asim_noise_sample(cy->ntab, M[l], u0[l]);
+              if (V == cy->R) hi += (uint64_t)u1[l] < ct->hi[M[l]];
+              else if (V == 0.0f) lo += (uint64_t)u1[l] < ct->lo[M[l]];
             }
-          for (int c = 0; c < nc; c++) {
-            const asim_cycle *cy = &m->cycles[c];
-            if (cy->i != i || (!cy->noisy && nfmin[c] == INT64_MAX)) continue;
-            const uint32_t cid = asim_cycle_id((int)n, cy->i, cy->j);
+          } else { /* the formula of asim_adc, stopped before its second clamp */
             for (int l = 0; l < nv; l++) {
-              int64_t M = 0;
-              for (int k = 0; k < cy->nbits; k++) M += (int64_t)cnt[cy->bit[k]][l] << k;
-              if (!cy->noisy) {
-                hi += M >= nfmin[c];
-                continue;
-              }
-              if (cy->ntab) {
-                const clip_thr *ct = &thr[ti[c]];
-                if (!ct->hi[M] && !ct->lo[M]) continue; /* no clip possible at this count: no draw */
-                uint32_t u[4];
-                asim_draw_words(na->key, L.sample[l], L.elem[l] + eo, cid, ASIM_STREAM_ADC, u);
-                const float V = asim_noise_sample(cy->ntab, M, u[0]);
-                if (V == cy->R) hi += (uint64_t)u[1] < ct->hi[M];
-                else if (V == 0.0f) lo += (uint64_t)u[1] < ct->lo[M];
-              } else { /* the formula of asim_adc, stopped before its second clamp */
-                float z1, z2;
-                asim_normal2(na->key, L.sample[l], L.elem[l] + eo, cid, ASIM_STREAM_ADC, &z1, &z2);
-                const float v = clamp01((float)M / cy->R);
-                const float rn = (z1 * m->d.rand_noise_sigma) / 100.0f;
-                const float nlz = ((z2 / sqrtf(v * (float)m->d.nrow + 1.0f)) * m->d.non_linear_sigma) / 100.0f;
-                const float q = rintf(((v + rn) + nlz) * m->A);
-                hi += q > m->A;
-                lo += q < 0.0f;
-              }
+              float z1, z2;
+              asim_normal2(na->key, L.sample[l], e[l], cid, ASIM_STREAM_ADC, &z1, &z2);
+              const float v = clamp01((float)M[l] / cy->R);
+              const float rn = (z1 * m->d.rand_noise_sigma) / 100.0f;
+              const float nlz = ((z2 / sqrtf(v * (float)m->d.nrow + 1.0f)) * m->d.non_linear_sigma) / 100.0f;
+              const float q = rintf(((v + rn) + nlz) * m->A);
+              hi += q > m->A;
+              lo += q < 0.0f;
             }
           }
         }
-    }
-  } while (0);
+      }
+  }
   *hi_out += hi;
   *lo_out += lo;
 }
@@ -184,7 +241,7 @@ asim_status asim_engine_adc_stats(asim_adc_stats *s, const asim_out *out, const 
     goto done;
   }
   int64_t hi = 0, lo = 0;
-  const count_args ca = {out, m, W, X, na, nfmin, ti, thr, bit_any};
+  const count_args ca = {out, m, W, X, na, nfmin, ti, thr, bit_any, have_avx512() ? philox16_avx512 : philox16_c};
 #ifdef _OPENMP
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1 && nblocks > 1) reduction(+ : hi, lo)
 #endif
