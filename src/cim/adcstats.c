@@ -183,9 +183,9 @@ count_block(const count_args *a, int64_t pb, int64_t *hi_out, int64_t *lo_out) {
             if (!need) continue;
             a->philox16(u0, u1, e, L.c1, cid, L.c3, na->key);
             for (int l = 0; l < nv; l++) {
-              const float V = asim_noise_sample(cy->ntab, M[l], u0[l]);
-              if (V == cy->R) hi += (uint64_t)u1[l] < ct->hi[M[l]];
-              else if (V == 0.0f) lo += (uint64_t)u1[l] < ct->lo[M[l]];
+              const float V = asim_noise_sample(cy->ntab, M[l], u0[l]); /* branch-free: codes are random */
+              hi += (V == cy->R) & ((uint64_t)u1[l] < ct->hi[M[l]]);
+              lo += (V == 0.0f) & ((uint64_t)u1[l] < ct->lo[M[l]]);
             }
           } else { /* the formula of asim_adc, stopped before its second clamp */
             for (int l = 0; l < nv; l++) {
