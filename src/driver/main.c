@@ -118,48 +118,58 @@ static float group_max(float m, void *arg) {
   return m;
 }
 
+/* Scratch of diag_group, allocated once before the rounds (so no member can fail to join). */
+typedef struct {
+  int64_t *cnt;        /* [8 L] */
+  double *mx;          /* [2 L] */
+  int *counts, *displs; /* [group size] */
+  asim_diag_sums *layer; /* [L] */
+  double *gathered;    /* per-sample sums of a whole batch */
+} diag_scratch;
+
+static asim_status diag_scratch_init(diag_scratch *w, int L, int group, int64_t batch) {
+  memset(w, 0, sizeof *w);
+  ASIM_CHECK(ASIM_ALLOC(w->cnt, (size_t)(8 * L)));
+  ASIM_CHECK(ASIM_ALLOC(w->mx, (size_t)(2 * L)));
+  ASIM_CHECK(ASIM_ALLOC(w->counts, (size_t)group));
+  ASIM_CHECK(ASIM_ALLOC(w->displs, (size_t)group));
+  ASIM_CHECK(ASIM_ALLOC(w->layer, (size_t)L));
+  ASIM_CHECK(ASIM_ALLOC(w->gathered, (size_t)(batch * L * ASIM_DIAG_NSUM)));
+  return ASIM_OK;
+}
+
+static void diag_scratch_free(diag_scratch *w) {
+  free(w->cnt), free(w->mx), free(w->counts), free(w->displs), free(w->layer), free(w->gathered);
+  memset(w, 0, sizeof *w);
+}
+
 /* The diagnostics of this round's batch at the group's lead (member 0): counts added, maxima, and
  * the per-sample sums added sample by sample in dataset order (members hold consecutive slices in
- * member order), so the result does not depend on how the batch was split. gathered holds the
- * per-sample sums of a whole batch. */
-static asim_status diag_group(asim_diag_sums *out, const asim_diag_batch *d, double *gathered, MPI_Comm group) {
+ * member order), so the result does not depend on how the batch was split. Collective over the
+ * group; every member calls it. */
+static void diag_group(asim_diag_sums *out, const asim_diag_batch *d, diag_scratch *w, MPI_Comm group) {
   int gr, gs;
   MPI_Comm_rank(group, &gr);
   MPI_Comm_size(group, &gs);
   const int L = d->n_layers;
-  asim_status st = ASIM_OK;
-  int64_t *cnt = NULL;
-  double *mx = NULL;
-  int *counts = NULL, *displs = NULL;
-  asim_diag_sums *layer = NULL;
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(cnt, (size_t)(8 * L)), done);
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(mx, (size_t)(2 * L)), done);
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(counts, (size_t)gs), done);
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(displs, (size_t)gs), done);
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(layer, (size_t)L), done);
   for (int l = 0; l < L; l++) {
     const asim_diag_sums *s = &d->layer[l];
-    cnt[4 * l] = s->conversions, cnt[4 * l + 1] = s->clipped_high, cnt[4 * l + 2] = s->clipped_low;
-    cnt[4 * l + 3] = s->n_elements, mx[l] = s->max_abs_err;
+    w->cnt[4 * l] = s->conversions, w->cnt[4 * l + 1] = s->clipped_high, w->cnt[4 * l + 2] = s->clipped_low;
+    w->cnt[4 * l + 3] = s->n_elements, w->mx[l] = s->max_abs_err;
   }
-  MPI_Reduce(cnt, cnt + 4 * L, 4 * L, MPI_INT64_T, MPI_SUM, 0, group);
-  MPI_Reduce(mx, mx + L, L, MPI_DOUBLE, MPI_MAX, 0, group);
+  MPI_Reduce(w->cnt, w->cnt + 4 * L, 4 * L, MPI_INT64_T, MPI_SUM, 0, group);
+  MPI_Reduce(w->mx, w->mx + L, L, MPI_DOUBLE, MPI_MAX, 0, group);
   int mine = d->n_samples * L * ASIM_DIAG_NSUM;
-  MPI_Gather(&mine, 1, MPI_INT, counts, 1, MPI_INT, 0, group);
+  MPI_Gather(&mine, 1, MPI_INT, w->counts, 1, MPI_INT, 0, group);
   int64_t total = 0;
-  for (int i = 0; i < gs && gr == 0; i++) displs[i] = (int)total, total += counts[i];
-  MPI_Gatherv(d->per_sample, mine, MPI_DOUBLE, gathered, counts, displs, MPI_DOUBLE, 0, group);
-  if (gr == 0) {
-    for (int l = 0; l < L; l++) {
-      const int64_t *c = cnt + 4 * L + 4 * l;
-      layer[l].conversions = c[0], layer[l].clipped_high = c[1], layer[l].clipped_low = c[2], layer[l].n_elements = c[3];
-      layer[l].max_abs_err = mx[L + l];
-    }
-    asim_diag_reduce(out, layer, gathered, total / (L * ASIM_DIAG_NSUM), L);
+  for (int i = 0; i < gs && gr == 0; i++) w->displs[i] = (int)total, total += w->counts[i];
+  MPI_Gatherv(d->per_sample, mine, MPI_DOUBLE, w->gathered, w->counts, w->displs, MPI_DOUBLE, 0, group);
+  if (gr != 0) return;
+  for (int l = 0; l < L; l++) {
+    const int64_t *c = w->cnt + 4 * L + 4 * l;
+    w->layer[l] = (asim_diag_sums){c[0], c[1], c[2], c[3], 0.0, 0.0, 0.0, w->mx[L + l]};
   }
-done:
-  free(cnt), free(mx), free(counts), free(displs), free(layer);
-  return st;
+  asim_diag_reduce(out, w->layer, w->gathered, total / (L * ASIM_DIAG_NSUM), L);
 }
 
 /* Top-5 (best first, first index wins ties) and the prediction of one logit row. */
@@ -432,11 +442,12 @@ static asim_status simulate(run_state *r, const cli *c, MPI_Comm comm, int rank,
     asim_diag_batch dgb;
     memset(&dgb, 0, sizeof dgb);
     asim_diag_sums *dsums = NULL;
-    double *dgather = NULL;
+    diag_scratch dws;
+    memset(&dws, 0, sizeof dws);
     if (n_diag && !st) {
       st = asim_diag_batch_init(&dgb, n_diag, (int)maxb);
       if (!st) st = ASIM_ALLOC(dsums, (size_t)n_diag);
-      if (!st) st = ASIM_ALLOC(dgather, (size_t)cfg->test_bs * n_diag * ASIM_DIAG_NSUM);
+      if (!st) st = diag_scratch_init(&dws, n_diag, r->plan.group, cfg->test_bs);
     }
     st = agree(st, comm);
     const int pact = r->model.s.pact;
@@ -463,9 +474,10 @@ static asim_status simulate(run_state *r, const cli *c, MPI_Comm comm, int rank,
           idx[i] = s0 + i;
         }
       }
-      if (n_diag && !st) { /* the batch's sums at the group lead, written with the batch's results */
-        if (m == 0) asim_diag_batch_reset(&dgb, 0);
-        st = diag_group(dsums, &dgb, dgather, group);
+      if (n_diag) { /* the batch's sums at the group lead, written with the batch's results; every
+                       member joins, also after a failure (agreed on next) */
+        if (m == 0 || st) asim_diag_batch_reset(&dgb, 0);
+        diag_group(dsums, &dgb, &dws, group);
       }
       busy += now() - t0;
       mine += m;
@@ -501,7 +513,8 @@ static asim_status simulate(run_state *r, const cli *c, MPI_Comm comm, int rank,
     }
     free(x), free(z), free(lab), free(pred), free(t5), free(idx);
     asim_diag_batch_free(&dgb);
-    free(dsums), free(dgather);
+    diag_scratch_free(&dws);
+    free(dsums);
     MPI_Comm_free(&group);
     if (!st) {
       double top1, top5;

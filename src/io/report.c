@@ -197,21 +197,21 @@ asim_status asim_report_write_diag(asim_report *r, int64_t item, const asim_diag
   if (L <= 0) return ASIM_OK;
   int64_t *iv = NULL;
   double *dv = NULL;
-  asim_status st = ASIM_OK;
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(iv, (size_t)(4 * L)), done);
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(dv, (size_t)(4 * L)), done);
-  for (int l = 0; l < L && n; l++) {
+  /* an allocation failure still joins the collective writes (with nothing), then reports */
+  asim_status st = ASIM_ALLOC(iv, (size_t)(4 * L)), st2 = ASIM_ALLOC(dv, (size_t)(4 * L)), ret = st ? st : st2;
+  const int n_ok = !ret ? n : 0;
+  st = ASIM_OK;
+  for (int l = 0; l < L && n_ok; l++) {
     const asim_diag_sums *s = &sums[l];
     iv[l] = s->conversions, iv[L + l] = s->clipped_high, iv[2 * L + l] = s->clipped_low, iv[3 * L + l] = s->n_elements;
     dv[l] = s->sum_sq_signal, dv[L + l] = s->sum_sq_err, dv[2 * L + l] = s->sum_abs_err, dv[3 * L + l] = s->max_abs_err;
   }
   for (int k = 0; k < 8 && !st; k++)
-    st = write_rows(r, r->d_diag[k], k < 4 ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE, n ? item : 0, n, L,
-                    k < 4 ? (const void *)(iv + k * L) : (const void *)(dv + (k - 4) * L));
-done:
+    st = write_rows(r, r->d_diag[k], k < 4 ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE, n_ok ? item : 0, n_ok, L,
+                    n_ok ? (k < 4 ? (const void *)(iv + k * L) : (const void *)(dv + (k - 4) * L)) : NULL);
   free(iv);
   free(dv);
-  return st;
+  return ret ? ret : st;
 }
 
 /* A (P, L) dataset of /diagnostics, replaced if present; rank 0 writes. */
