@@ -157,9 +157,10 @@ for what in noisy2 sweep; do
   rep="$TMP/${what}_killed.h5"
   $MPIRUN -n 2 $BIN/asim-mpi "$cfg" --quiet --output "$rep" $DIAG >/dev/null 2>&1 &
   pid=$!
-  for i in $(seq 1 1200); do
+  for i in $(seq 1 1200); do # until a batch is done
     sleep 0.05
-    [ -f "$rep" ] && h5dump -d /progress/batch_done "$rep" 2>/dev/null | grep -q ' 1' && break
+    [ -f "$rep" ] && HDF5_USE_FILE_LOCKING=FALSE $PY -c 'import sys, h5py
+sys.exit(0 if h5py.File(sys.argv[1], "r")["progress/batch_done"][()].any() else 1)' "$rep" 2>/dev/null && break
   done
   kill_tree $pid
   wait $pid 2>/dev/null
