@@ -3,7 +3,7 @@
 # identical with diagnostics on and off (noisy, lossy noise-free and lossless settings); a lossless
 # configuration never clips and has no error (infinite SQNR, spec §3.8); a small noisy ADC clips;
 # figures are consistent with the stored sums and lie in their ranges; a sweep has one row per point;
-# /diagnostics is identical for -n 1 and -n 2; a run or sweep killed part way and resumed has the
+# /diagnostics is identical for -n 1 and -n 2 (and 2 threads); a run or sweep killed part way and resumed has the
 # /diagnostics of an uninterrupted one.
 source "$(dirname "$0")/common.sh"
 PY=/usr/bin/python3
@@ -129,8 +129,10 @@ fi
 
 # rank-count independence (noisy: the sums see every draw); --group 2: each batch split over two ranks
 if run 2 "$TMP/noisy.cfg" "$TMP/noisy_n2.h5" $DIAG && run 2 "$TMP/noisy.cfg" "$TMP/noisy_g2.h5" $DIAG --group 2 &&
-  same_diag "$TMP/noisy_on.h5" "$TMP/noisy_n2.h5" && same_diag "$TMP/noisy_on.h5" "$TMP/noisy_g2.h5"; then
-  echo "ok   noisy: /diagnostics identical for -n 1, -n 2 and -n 2 --group 2 (batches split over ranks)"
+  run 1 "$TMP/noisy.cfg" "$TMP/noisy_t2.h5" $DIAG --set run.threads=2 &&
+  same_diag "$TMP/noisy_on.h5" "$TMP/noisy_n2.h5" && same_diag "$TMP/noisy_on.h5" "$TMP/noisy_g2.h5" &&
+  same_diag "$TMP/noisy_on.h5" "$TMP/noisy_t2.h5"; then
+  echo "ok   noisy: /diagnostics identical for -n 1, -n 2, -n 2 --group 2 (batches split over ranks) and 2 threads"
 else
   echo "FAIL: noisy: /diagnostics depends on the rank count"; fail=1
 fi
