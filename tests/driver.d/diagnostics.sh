@@ -3,8 +3,8 @@
 # identical with diagnostics on and off (noisy, lossy noise-free and lossless settings); a lossless
 # configuration never clips and has no error (infinite SQNR, spec §3.8); a small noisy ADC clips;
 # figures are consistent with the stored sums and lie in their ranges; a sweep has one row per point;
-# /diagnostics is identical for -n 1 and -n 2 (and 2 threads); a run or sweep killed part way and resumed has the
-# /diagnostics of an uninterrupted one.
+# /diagnostics is identical for -n 1, -n 2 and 2 threads; a run or sweep killed part way and resumed
+# has the /diagnostics of an uninterrupted one; --dry-run output does not change.
 source "$(dirname "$0")/common.sh"
 PY=/usr/bin/python3
 /usr/bin/python3 "$SRC/tests/driver.d/make_datasets.py" "$TMP/data" 8 || exit 1

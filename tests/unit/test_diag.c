@@ -1,8 +1,8 @@
 /* Per-layer diagnostics (diag.h, adcstats.c): the figures follow from the sums (SQNR infinite
  * exactly when the error is zero); a batch's sums do not depend on how its samples are split
  * (rank-count independence); the ADC statistics pass counts exactly the conversions whose clamp
- * changes the code (brute force on the formula path, the table path agreeing in distribution,
- * none on a lossless plan); and recording changes no logit, also with attention. */
+ * changes the code (brute force on the formula and table paths, the table path agreeing with the
+ * formula in distribution, none on lossless or noise-free plans); and recording changes no logit, also with attention. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,15 +143,31 @@ done:
 
 static int bit_of(int32_t v, int b) { return (int)(((uint32_t)v >> b) & 1u); }
 
-/* Every conversion by hand: counts from the codes, draws from asim_normal2, the clamp's effect on
- * the code; the product formed from the same conversions equals the engine's, so the hand count
+/* P(clip | code) in units of 2^-32 as documented in adcstats.c: for a count M with v = fl(M/R) and
+ * the table's noise s, P(v' > (A+1/2)/A) / P(v' > (A-1/2)/A) given the top code, likewise at 0. */
+static uint64_t ratio32(double num, double den) {
+  if (!(den > 0.0) || !(num > 0.0)) return 0;
+  return num >= den ? (uint64_t)1 << 32 : (uint64_t)nearbyint(ldexp(num / den, 32));
+}
+static void clip_given_code(const asim_macro *m, const asim_cycle *cy, int64_t M, uint64_t *th, uint64_t *tl) {
+  const double A = m->A, sr = m->d.rand_noise_sigma / 100.0, snl = m->d.non_linear_sigma / 100.0;
+  const float v = fminf(fmaxf((float)M / cy->R, 0.0f), 1.0f), vn = v * (float)m->d.nrow + 1.0f;
+  const double s = sqrt(sr * sr + snl * snl / (double)vn), r2 = 1.0 / sqrt(2.0);
+  *th = ratio32(0.5 * erfc(((A + 0.5) / A - v) / s * r2), 0.5 * erfc(((A - 0.5) / A - v) / s * r2));
+  *tl = ratio32(0.5 * erfc(-((-0.5 / A - v) / s) * r2), 0.5 * erfc(-((0.5 / A - v) / s) * r2));
+}
+
+/* Every conversion by hand: counts from the codes, draws from noise.c (asim_normal2 on the formula
+ * path; asim_draw_words, the alias table and P(clip | code) on the table path), the clamp's effect
+ * on the code; the product formed from the same conversions equals the engine's, so the hand count
  * looks at the very conversions the engine made. */
-static void formula_path_clips_are_counted_exactly(void) {
+static void clips_are_counted_exactly_on_the_formula_and_table_paths(void) {
   const int signs[2] = {0, 1}, encs[2] = {0, 2};
-  for (int t = 0; t < 2; t++) {
-    asim_macro_desc d = {.wbit = 4, .xbit = 4, .x_signed = signs[t], .adc_prec = 3, .nrow = 16, .act_enc = encs[t],
-                         .hybrid_levels = 1, .rand_noise_sigma = 6.0f, .non_linear_sigma = 20.0f, .K = 40,
-                         .load_rows = 16, .n_loads = 3, .noise_formula = 1};
+  for (int t = 0; t < 4; t++) {
+    const int formula = t < 2;
+    asim_macro_desc d = {.wbit = 4, .xbit = 4, .x_signed = signs[t % 2], .adc_prec = 3, .nrow = 16,
+                         .act_enc = encs[t % 2], .hybrid_levels = 1, .rand_noise_sigma = 6.0f,
+                         .non_linear_sigma = 20.0f, .K = 40, .load_rows = 16, .n_loads = 3, .noise_formula = formula};
     asim_macro m;
     CU_ASSERT_OK(asim_macro_init(&m, &d));
     enum { O = 9, P = 21 };
@@ -171,21 +187,33 @@ static void formula_path_clips_are_counted_exactly(void) {
         for (int n = 0; n < d.n_loads; n++)
           for (int c = 0; c < m.n_cycles; c++) {
             const asim_cycle *cy = &m.cycles[c];
+            const uint32_t cid = asim_cycle_id(n, cy->i, cy->j);
             int64_t M = 0;
             for (int b = 0; b < cy->nbits; b++)
               for (int k = n * 16; k < (n + 1) * 16 && k < d.K; k++)
                 M += (int64_t)(bit_of(wq[o * d.K + k], cy->i) & bit_of(xq[p * d.K + k], cy->bit[b])) << b;
             float z1 = 0, z2 = 0, V;
             conv++;
-            if (cy->noisy) {
-              asim_normal2(na.key, sample, elem, asim_cycle_id(n, cy->i, cy->j), ASIM_STREAM_ADC, &z1, &z2);
-              float v = fminf(fmaxf((float)M / cy->R, 0.0f), 1.0f);
-              float vp = (v + (z1 * d.rand_noise_sigma) / 100.0f) +
-                         ((z2 / sqrtf(v * (float)d.nrow + 1.0f)) * d.non_linear_sigma) / 100.0f;
-              float q = rintf(vp * m.A);
-              hi += q > m.A, lo += q < 0.0f;
+            if (cy->noisy && !formula) {
+              CU_ASSERT_FATAL(cy->ntab != NULL);
+              uint32_t u[4];
+              uint64_t th, tl;
+              asim_draw_words(na.key, sample, elem, cid, ASIM_STREAM_ADC, u);
+              V = asim_noise_sample(cy->ntab, M, u[0]);
+              clip_given_code(&m, cy, M, &th, &tl);
+              hi += V == cy->R && u[1] < th;
+              lo += V == 0.0f && u[1] < tl;
+            } else {
+              if (cy->noisy) {
+                asim_normal2(na.key, sample, elem, cid, ASIM_STREAM_ADC, &z1, &z2);
+                float v = fminf(fmaxf((float)M / cy->R, 0.0f), 1.0f);
+                float vp = (v + (z1 * d.rand_noise_sigma) / 100.0f) +
+                           ((z2 / sqrtf(v * (float)d.nrow + 1.0f)) * d.non_linear_sigma) / 100.0f;
+                float q = rintf(vp * m.A);
+                hi += q > m.A, lo += q < 0.0f;
+              }
+              V = asim_adc((float)M, cy->R, m.A, d.nrow, cy->noisy, d.rand_noise_sigma, d.non_linear_sigma, z1, z2);
             }
-            V = asim_adc((float)M, cy->R, m.A, d.nrow, cy->noisy, d.rand_noise_sigma, d.non_linear_sigma, z1, z2);
             a = cy->negate ? a - V * cy->shift : a + V * cy->shift;
           }
         ref[p * O + o] = a;
@@ -339,7 +367,7 @@ void asim_register_tests(void) {
   ASIM_ADD_TEST(diag, figures_follow_the_sums_and_sqnr_is_infinite_only_without_error);
   ASIM_ADD_TEST(diag, one_sample_sums_are_the_element_sums);
   ASIM_ADD_TEST(diag, batch_sums_do_not_depend_on_how_the_batch_is_split);
-  ASIM_ADD_TEST(diag, formula_path_clips_are_counted_exactly);
+  ASIM_ADD_TEST(diag, clips_are_counted_exactly_on_the_formula_and_table_paths);
   ASIM_ADD_TEST(diag, table_path_clips_as_often_as_the_formula);
   ASIM_ADD_TEST(diag, lossless_and_noise_free_plans_never_clip);
   ASIM_ADD_TEST(diag, recording_changes_no_logit_and_lossless_layers_have_no_error);
