@@ -47,6 +47,15 @@ asim_cim_params asim_cim_defaults(void);
  * order-independent). */
 typedef float (*asim_max_reduce_fn)(float local_max, void *arg);
 
+/* ADC conversions of the products of one call, for the per-layer diagnostics (diag.h). A
+ * conversion clips when ASiM's clamp of the normalised value to [0, 1] changes its ADC code:
+ * the unclamped value would round to a code above A (high) or below 0 (low). */
+typedef struct {
+  int64_t conversions, clipped_high, clipped_low;
+} asim_adc_stats;
+
+struct asim_diag_batch;
+
 /* Per-forward-call context: where the batch sits in the dataset (noise addressing) and the
  * run seed. */
 typedef struct {
@@ -59,6 +68,9 @@ typedef struct {
                                     call's); float kernels that PyTorch picks by batch size use it */
   int threads;                   /* OpenMP threads of the engine's kernels (0 or 1: one); results
                                     do not depend on it */
+  asim_adc_stats *adc_stats;     /* NULL: not counted (no work); else the Simulation products of
+                                    this call add their conversions (results do not change) */
+  struct asim_diag_batch *diag;  /* model forward: NULL, or record every ASiM layer (diag.h) */
 } asim_exec;
 
 static inline int asim_exec_threads(const asim_exec *ex) { return ex && ex->threads > 1 ? ex->threads : 1; }

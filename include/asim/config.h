@@ -155,6 +155,7 @@ typedef struct asim_config_s {
     int logits;                           /* ASIM_AUTO, 0 or 1 */
     int predictions;                      /* per-sample label/prediction datasets */
     int print_predictions;                /* ASiM's "Label: l, Predict: p." lines */
+    int diagnostics;                      /* per-layer ADC clipping and error against Inference */
     char checkpoint_dir[ASIM_CONFIG_STR]; /* training checkpoints */
   } report;
   struct {

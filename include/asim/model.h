@@ -76,7 +76,13 @@ asim_status asim_model_init_random(asim_model *m, uint64_t seed);
 typedef void (*asim_trace_fn)(void *arg, const char *name, const float *x, int B, int ndim,
                               const int64_t *shape_per_sample);
 
-/* logits (B, classes) = model(x (B, in_ch, S, S)). */
+/* The layers of the per-layer diagnostics (diag.h) in network order: every ASiMConv2d,
+ * ASiMLinear and ASiMMultiheadAttention (not the QuantConv2d stems: no Simulation mode). Returns
+ * their number; names (may be NULL) receive their state_dict prefixes. */
+int asim_model_diag_layers(const asim_model *m, char (*names)[96]);
+
+/* logits (B, classes) = model(x (B, in_ch, S, S)); with ex->diag every diagnostics layer is also
+ * recorded there (its output against its ideal output; the logits are the same). */
 asim_status asim_model_forward(asim_model *m, float *logits, const float *x, int B, const asim_exec *ex,
                                asim_trace_fn trace, void *trace_arg);
 

@@ -35,6 +35,11 @@ void asim_normal4(asim_noise_key key, uint64_t sample, uint32_t elem, uint32_t c
  * table-sampled noisy ADC conversion. */
 uint32_t asim_uniform_u32(asim_noise_key key, uint64_t sample, uint32_t elem, uint32_t cycle, uint32_t stream);
 
+/* The whole Philox block of that counter (word 0 is asim_uniform_u32's draw); the diagnostics
+ * use word 1, which no ADC draw reads, so counting never changes a result. */
+void asim_draw_words(asim_noise_key key, uint64_t sample, uint32_t elem, uint32_t cycle, uint32_t stream,
+                     uint32_t w[4]);
+
 /* Four uniforms in [0, 1) for a counter (initialisation, training data order). */
 void asim_uniform4(asim_noise_key key, uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, float u[4]);
 

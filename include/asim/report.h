@@ -17,7 +17,14 @@
  * the per-run results under /sweep: pred (runs, N), top5 (runs, N, 5), logits (runs, N, C),
  * keys (nkeys strings), points float64 (npoints, nkeys) with attrs labels_<key> for text values,
  * top1/top5 (npoints, repeats), top1_mean/_std, top5_mean/_std (npoints), confusion
- * (npoints, repeats, C, C); attr repeats. /progress/batch_done then has runs × batches flags. */
+ * (npoints, repeats, C, C); attr repeats. /progress/batch_done then has runs × batches flags.
+ * With diagnostics (diag.h; npoints = 1 without a sweep, L = diagnostics layers):
+ *   /diagnostics/layer_names (L strings); clip_fraction, mean_abs_err, max_abs_err, sqnr_db
+ *            float64 (npoints, L), and the sums they come from: conversions, clipped,
+ *            clipped_high, clipped_low, n_elements int64 and sum_sq_signal, sum_sq_err,
+ *            sum_abs_err float64 (npoints, L) — written at finish over all repeats and batches
+ *   /diagnostics/batches/<sum> (runs · batches, L): the same sums per finished batch (row
+ *            run · n_batches + batch), written with the batch's results (what resume builds on) */
 #ifndef ASIM_REPORT_H
 #define ASIM_REPORT_H
 
@@ -26,6 +33,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "asim/diag.h"
 #include "asim/error.h"
 
 typedef struct {
@@ -39,6 +47,8 @@ typedef struct {
   const char (*keys)[64];
   const double *points;       /* (n_points, n_keys) */
   const char *const *labels;  /* per key: comma-joined names of text values, or NULL */
+  int diag_layers;            /* > 0: the report has /diagnostics for these layers */
+  const char (*diag_names)[96];
 } asim_report_info;
 
 typedef struct {
@@ -47,6 +57,8 @@ typedef struct {
   int64_t n_samples, n_batches, n_points, n_runs;
   hid_t file, dxpl;
   hid_t d_index, d_label, d_pred, d_top5, d_logits, d_done;
+  int diag_layers;
+  hid_t d_diag[8]; /* /diagnostics/batches: 4 int64 counts, then 4 float64 sums */
   double *run_top1, *run_top5; /* per run, after finish */
 } asim_report;
 
@@ -62,6 +74,9 @@ asim_status asim_report_resume(asim_report *r, const char *path, MPI_Comm comm, 
 asim_status asim_report_write_samples(asim_report *r, int64_t run, int64_t s0, int64_t n, const int64_t *index,
                                       const int32_t *label, const int32_t *pred, const int32_t *top5,
                                       const float *logits);
+/* Diagnostics of work item `item` (run · n_batches + batch): each rank passes the sums of the
+ * items it leads (sums[diag_layers]) or NULL. Collective; flushed with the next write_samples. */
+asim_status asim_report_write_diag(asim_report *r, int64_t item, const asim_diag_sums *sums);
 /* Marks work items (run · n_batches + batch) finished — each rank passes the ones it leads,
  * possibly none — after their sample data is flushed. Collective. */
 asim_status asim_report_mark_done(asim_report *r, const int64_t *items, int n);

@@ -18,6 +18,7 @@
 
 #include <stdint.h>
 
+#include "asim/cim.h"
 #include "asim/engine.h"
 #include "asim/macro.h"
 
@@ -107,6 +108,11 @@ size_t asim_opnd_bytes(const asim_opnd *o);
  * its codes). */
 asim_status asim_engine_run(const asim_out *out, const asim_macro *m, const asim_opnd *W, asim_opnd *X,
                             const asim_noise_addr *na, int threads, asim_isa isa, int64_t *fallback);
+
+/* Adds the conversions of the product just run on (out, m, W, X, na) to s, and those that clip
+ * (cim.h: asim_adc_stats); a separate pass that changes no result (adcstats.c). */
+asim_status asim_engine_adc_stats(asim_adc_stats *s, const asim_out *out, const asim_macro *m, const asim_opnd *W,
+                                  const asim_opnd *X, const asim_noise_addr *na, int threads);
 
 /* Conv weights (O, C, k, k) in the conv layout of the loads: load n holds channels
  * [n·G, n·G + Gn), Gn = min(G, C − n·G), row (u·k + v)·Gn + g for channel n·G + g (tap-major;

@@ -16,6 +16,12 @@ uint32_t asim_uniform_u32(asim_noise_key key, uint64_t sample, uint32_t elem, ui
   return draw(key, sample, elem, cycle, stream).v[0];
 }
 
+void asim_draw_words(asim_noise_key key, uint64_t sample, uint32_t elem, uint32_t cycle, uint32_t stream,
+                     uint32_t w[4]) {
+  philox4x32_ctr_t r = draw(key, sample, elem, cycle, stream);
+  for (int i = 0; i < 4; i++) w[i] = r.v[i];
+}
+
 void asim_normal2(asim_noise_key key, uint64_t sample, uint32_t elem, uint32_t cycle,
                   uint32_t stream, float *z1, float *z2) {
   philox4x32_ctr_t r = draw(key, sample, elem, cycle, stream);

@@ -20,6 +20,7 @@
 #include "asim/checkpoint.h"
 #include "asim/config.h"
 #include "asim/dataset.h"
+#include "asim/diag.h"
 #include "asim/model.h"
 #include "asim/report.h"
 #include "driver.h"
@@ -115,6 +116,60 @@ static asim_status agree(asim_status st, MPI_Comm comm) {
 static float group_max(float m, void *arg) {
   MPI_Allreduce(MPI_IN_PLACE, &m, 1, MPI_FLOAT, MPI_MAX, *(MPI_Comm *)arg);
   return m;
+}
+
+/* Scratch of diag_group, allocated once before the rounds (so no member can fail to join). */
+typedef struct {
+  int64_t *cnt;        /* [8 L] */
+  double *mx;          /* [2 L] */
+  int *counts, *displs; /* [group size] */
+  asim_diag_sums *layer; /* [L] */
+  double *gathered;    /* per-sample sums of a whole batch */
+} diag_scratch;
+
+static asim_status diag_scratch_init(diag_scratch *w, int L, int group, int64_t batch) {
+  memset(w, 0, sizeof *w);
+  ASIM_CHECK(ASIM_ALLOC(w->cnt, (size_t)(8 * L)));
+  ASIM_CHECK(ASIM_ALLOC(w->mx, (size_t)(2 * L)));
+  ASIM_CHECK(ASIM_ALLOC(w->counts, (size_t)group));
+  ASIM_CHECK(ASIM_ALLOC(w->displs, (size_t)group));
+  ASIM_CHECK(ASIM_ALLOC(w->layer, (size_t)L));
+  ASIM_CHECK(ASIM_ALLOC(w->gathered, (size_t)(batch * L * ASIM_DIAG_NSUM)));
+  return ASIM_OK;
+}
+
+static void diag_scratch_free(diag_scratch *w) {
+  free(w->cnt), free(w->mx), free(w->counts), free(w->displs), free(w->layer), free(w->gathered);
+  memset(w, 0, sizeof *w);
+}
+
+/* The diagnostics of this round's batch at the group's lead (member 0): counts added, maxima, and
+ * the per-sample sums added sample by sample in dataset order (members hold consecutive slices in
+ * member order), so the result does not depend on how the batch was split. Collective over the
+ * group; every member calls it. */
+static void diag_group(asim_diag_sums *out, const asim_diag_batch *d, diag_scratch *w, MPI_Comm group) {
+  int gr, gs;
+  MPI_Comm_rank(group, &gr);
+  MPI_Comm_size(group, &gs);
+  const int L = d->n_layers;
+  for (int l = 0; l < L; l++) {
+    const asim_diag_sums *s = &d->layer[l];
+    w->cnt[4 * l] = s->conversions, w->cnt[4 * l + 1] = s->clipped_high, w->cnt[4 * l + 2] = s->clipped_low;
+    w->cnt[4 * l + 3] = s->n_elements, w->mx[l] = s->max_abs_err;
+  }
+  MPI_Reduce(w->cnt, w->cnt + 4 * L, 4 * L, MPI_INT64_T, MPI_SUM, 0, group);
+  MPI_Reduce(w->mx, w->mx + L, L, MPI_DOUBLE, MPI_MAX, 0, group);
+  int mine = d->n_samples * L * ASIM_DIAG_NSUM;
+  MPI_Gather(&mine, 1, MPI_INT, w->counts, 1, MPI_INT, 0, group);
+  int64_t total = 0;
+  for (int i = 0; i < gs && gr == 0; i++) w->displs[i] = (int)total, total += w->counts[i];
+  MPI_Gatherv(d->per_sample, mine, MPI_DOUBLE, w->gathered, w->counts, w->displs, MPI_DOUBLE, 0, group);
+  if (gr != 0) return;
+  for (int l = 0; l < L; l++) {
+    const int64_t *c = w->cnt + 4 * L + 4 * l;
+    w->layer[l] = (asim_diag_sums){c[0], c[1], c[2], c[3], 0.0, 0.0, 0.0, w->mx[L + l]};
+  }
+  asim_diag_reduce(out, w->layer, w->gathered, total / (L * ASIM_DIAG_NSUM), L);
 }
 
 /* Top-5 (best first, first index wins ties) and the prediction of one logit row. */
@@ -325,11 +380,16 @@ static asim_status simulate(run_state *r, const cli *c, MPI_Comm comm, int rank,
   }
   const int repeats = cfg->sweep.repeats;
   const int64_t n_runs = sw.n_points * repeats;
+  /* per-layer diagnostics: the layers and their names (model order) */
+  const int n_diag = cfg->report.diagnostics ? asim_model_diag_layers(&r->model, NULL) : 0;
+  char(*diag_names)[96] = calloc((size_t)n_diag + 1, 96);
+  if (diag_names) asim_model_diag_layers(&r->model, n_diag ? diag_names : NULL);
   asim_report_info info = {r->config_text, r->model.name, asim_task_name(cfg->task), cfg->run.seed, C, logits, n, nb,
                            sw.n_points, repeats, cfg->sweep.n_keys, (const char(*)[64])sw.keys, sw.values,
-                           (const char *const *)sw.labels};
+                           (const char *const *)sw.labels, n_diag, (const char(*)[96])diag_names};
   uint8_t *done = calloc((size_t)(nb * n_runs + 1), 1);
-  if (!done) {
+  if (!done || !diag_names) {
+    free(done), free(diag_names);
     sweep_free(&sw);
     return ASIM_ERR(ASIM_ENOMEM, "progress flags");
   }
@@ -376,6 +436,17 @@ static asim_status simulate(run_state *r, const cli *c, MPI_Comm comm, int rank,
     double busy = 0, t_start = now(), t_print = t_start;
     int64_t mine = 0, done_samples = 0;
     if (!x || !z || !lab || !pred || !t5 || !idx) st = ASIM_ERR(ASIM_ENOMEM, "batch buffers");
+    /* diagnostics (off: nothing allocated, ex.diag stays NULL) */
+    asim_diag_batch dgb;
+    memset(&dgb, 0, sizeof dgb);
+    asim_diag_sums *dsums = NULL;
+    diag_scratch dws;
+    memset(&dws, 0, sizeof dws);
+    if (n_diag && !st) {
+      st = asim_diag_batch_init(&dgb, n_diag, (int)maxb);
+      if (!st) st = ASIM_ALLOC(dsums, (size_t)n_diag);
+      if (!st) st = diag_scratch_init(&dws, n_diag, r->plan.group, cfg->test_bs);
+    }
     st = agree(st, comm);
     const int pact = r->model.s.pact;
     for (int64_t round = 0; round < r->plan.rounds && !st; round++) {
@@ -393,7 +464,7 @@ static asim_status simulate(run_state *r, const cli *c, MPI_Comm comm, int rank,
         /* repeat q of a point draws its noise with seed run.seed + q */
         asim_exec ex = {.seed = cfg->run.seed + (uint32_t)rep, .sample0 = s0, .max_reduce = r->plan.group > 1 ? group_max : NULL,
                         .max_reduce_arg = &group, .per_sample_scale = cfg->run.act_scale == ASIM_ACT_SCALE_SAMPLE,
-                        .batch_size = bend - bstart, .threads = cfg->run.threads};
+                        .batch_size = bend - bstart, .threads = cfg->run.threads, .diag = n_diag ? &dgb : NULL};
         st = asim_model_forward(&r->model, z, x, (int)m, &ex, NULL, NULL);
         for (int64_t i = 0; i < m && !st; i++) {
           top5_of(z + i * C, C, t5 + i * 5);
@@ -401,9 +472,17 @@ static asim_status simulate(run_state *r, const cli *c, MPI_Comm comm, int rank,
           idx[i] = s0 + i;
         }
       }
+      if (n_diag) { /* the batch's sums at the group lead, written with the batch's results; every
+                       member joins, also after a failure (agreed on next) */
+        if (m == 0 || st) asim_diag_batch_reset(&dgb, 0);
+        diag_group(dsums, &dgb, &dws, group);
+      }
       busy += now() - t0;
       mine += m;
       if ((st = agree(st, comm))) break;
+      if (n_diag && (st = agree(asim_report_write_diag(&r->report, item, item >= 0 && rank % r->plan.group == 0 ? dsums : NULL),
+                                comm)))
+        break;
       if ((st = agree(asim_report_write_samples(&r->report, run, s0, m, idx, lab, pred, t5, z), comm))) break;
       const int lead = item >= 0 && rank % r->plan.group == 0;
       if ((st = agree(asim_report_mark_done(&r->report, &item, lead), comm))) break;
@@ -431,6 +510,9 @@ static asim_status simulate(run_state *r, const cli *c, MPI_Comm comm, int rank,
       }
     }
     free(x), free(z), free(lab), free(pred), free(t5), free(idx);
+    asim_diag_batch_free(&dgb);
+    diag_scratch_free(&dws);
+    free(dsums);
     MPI_Comm_free(&group);
     if (!st) {
       double top1, top5;
@@ -463,6 +545,7 @@ static asim_status simulate(run_state *r, const cli *c, MPI_Comm comm, int rank,
   }
 out:
   free(done);
+  free(diag_names);
   sweep_free(&sw);
   return st;
 }

@@ -178,6 +178,7 @@ static const keydef KEYS[] = {
     /* asim-mpi's own groups */
     KE(run.job, JOBS), KU(run.seed), KE(run.act_scale, SCALES), KI(run.threads, 1, 1024),
     KS(report.path), KT3(report.logits), KB(report.predictions), KB(report.print_predictions),
+    KB(report.diagnostics),
     KS(report.checkpoint_dir), KE(data.format, FORMATS), KI(data.channels, 0, 3),
     KI(data.max_samples, 0, INT_MAX), KFL(data.mean, data.n_mean, FC_ANY),
     KFL(data.std, data.n_std, FC_GT0), KB(compat.conv_channel_drop),
@@ -304,6 +305,7 @@ void asim_config_defaults(asim_config *c) {
   c->report.logits = ASIM_AUTO;
   c->report.predictions = 1;
   c->report.print_predictions = 0;
+  c->report.diagnostics = 0;
   SETS(c->report.checkpoint_dir, "out/checkpoints");
   c->data.format = ASIM_DATA_AUTO;
   c->compat.conv_channel_drop = 1;

@@ -136,7 +136,153 @@ static void versions(char *compiler, size_t cl, char *mpi, size_t ml, char *hdf5
 
 extern char *openblas_get_config(void);
 
+/* ---- diagnostics ---------------------------------------------------------------------------- */
+
+/* The per-batch sums under /diagnostics/batches, in asim_report.d_diag order. */
+static const char *const DIAG_SUMS[8] = {"conversions", "clipped_high", "clipped_low",  "n_elements",
+                                         "sum_sq_signal", "sum_sq_err", "sum_abs_err", "max_abs_err"};
+
+static asim_status diag_create(asim_report *r, const asim_report_info *info, const char *path) {
+  const int L = info->diag_layers;
+  hid_t g = H5Gcreate2(r->file, "diagnostics", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  if (g < 0) return ASIM_ERR(ASIM_EIO, "%s: cannot create /diagnostics", path);
+  asim_status st = attr_str(g, "layers", "every ASiMConv2d, ASiMLinear and ASiMMultiheadAttention in network order "
+                            "(QuantConv2d stems have no Simulation mode); names = state_dict prefixes");
+  if (!st) st = attr_str(g, "ideal", "the same layer in Inference mode (ASiM's exact integer product, trim noise 0) on "
+                         "the same input activations as the simulated layer; errors = simulated - ideal output");
+  if (!st) st = attr_str(g, "clip", "an ADC conversion whose clamp of the normalised value to [0, 1] changes its "
+                         "code: the unclamped value (after noise, if noisy) would round above code 2^adc_prec - 1 "
+                         "(clipped_high) or below 0 (clipped_low); clip_fraction = clipped / conversions over the "
+                         "Simulation products of the layer (NaN when it has none)");
+  if (!st) st = attr_str(g, "sqnr_db", "10 log10(sum_sq_signal / sum_sq_err), sum_sq_signal = sum ideal^2, "
+                         "sum_sq_err = sum (simulated - ideal)^2; +inf when the error is exactly zero");
+  if (!st) st = attr_str(g, "rows", "one per sweep point (1 without a sweep), over all repeats and samples");
+  hid_t ty = H5Tcopy(H5T_C_S1);
+  H5Tset_size(ty, 96);
+  hsize_t nl[1] = {(hsize_t)L};
+  hid_t dn = st ? -1 : make_dataset(g, "layer_names", ty, 1, nl, NULL);
+  if (!st) st = dn < 0 ? ASIM_ERR(ASIM_EIO, "%s: cannot create /diagnostics/layer_names", path)
+                       : write_rows(r, dn, ty, 0, r->rank == 0 ? L : 0, 1, info->diag_names);
+  if (dn >= 0) H5Dclose(dn);
+  H5Tclose(ty);
+  hid_t gb = st ? -1 : H5Gcreate2(g, "batches", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  if (!st && gb < 0) st = ASIM_ERR(ASIM_EIO, "%s: cannot create /diagnostics/batches", path);
+  if (!st) st = attr_str(gb, "rows", "run * n_batches + batch (as /progress/batch_done): the sums of that batch, "
+                         "zero until it is done; the figures combine them in (repeat, batch) order");
+  const int64_t zi = 0;
+  const double zd = 0.0;
+  hsize_t dims[2] = {(hsize_t)(r->n_runs * r->n_batches), (hsize_t)L};
+  for (int k = 0; k < 8 && !st; k++) {
+    r->d_diag[k] = make_dataset(gb, DIAG_SUMS[k], k < 4 ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE, 2, dims,
+                                k < 4 ? (const void *)&zi : (const void *)&zd);
+    if (r->d_diag[k] < 0) st = ASIM_ERR(ASIM_EIO, "%s: cannot create /diagnostics/batches/%s", path, DIAG_SUMS[k]);
+  }
+  if (gb >= 0) H5Gclose(gb);
+  H5Gclose(g);
+  return st;
+}
+
+static asim_status diag_open(asim_report *r, const char *path) {
+  for (int k = 0; k < 8; k++) {
+    char nm[96];
+    snprintf(nm, sizeof nm, "diagnostics/batches/%s", DIAG_SUMS[k]);
+    r->d_diag[k] = H5Lexists(r->file, "diagnostics", H5P_DEFAULT) > 0 ? H5Dopen2(r->file, nm, H5P_DEFAULT) : -1;
+    if (r->d_diag[k] < 0) return ASIM_ERR(ASIM_EFORMAT, "%s: report has no /%s", path, nm);
+  }
+  return ASIM_OK;
+}
+
+asim_status asim_report_write_diag(asim_report *r, int64_t item, const asim_diag_sums *sums) {
+  const int L = r->diag_layers, n = sums ? 1 : 0;
+  if (L <= 0) return ASIM_OK;
+  int64_t *iv = NULL;
+  double *dv = NULL;
+  /* an allocation failure still joins the collective writes (with nothing), then reports */
+  asim_status st = ASIM_ALLOC(iv, (size_t)(4 * L)), st2 = ASIM_ALLOC(dv, (size_t)(4 * L)), ret = st ? st : st2;
+  const int n_ok = !ret ? n : 0;
+  st = ASIM_OK;
+  for (int l = 0; l < L && n_ok; l++) {
+    const asim_diag_sums *s = &sums[l];
+    iv[l] = s->conversions, iv[L + l] = s->clipped_high, iv[2 * L + l] = s->clipped_low, iv[3 * L + l] = s->n_elements;
+    dv[l] = s->sum_sq_signal, dv[L + l] = s->sum_sq_err, dv[2 * L + l] = s->sum_abs_err, dv[3 * L + l] = s->max_abs_err;
+  }
+  for (int k = 0; k < 8 && !st; k++)
+    st = write_rows(r, r->d_diag[k], k < 4 ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE, n_ok ? item : 0, n_ok, L,
+                    n_ok ? (k < 4 ? (const void *)(iv + k * L) : (const void *)(dv + (k - 4) * L)) : NULL);
+  free(iv);
+  free(dv);
+  return ret ? ret : st;
+}
+
+/* A (P, L) dataset of /diagnostics, replaced if present; rank 0 writes. */
+static asim_status diag_put(asim_report *r, hid_t g, const char *name, hid_t type, int64_t P, int L, const void *v) {
+  if (H5Lexists(g, name, H5P_DEFAULT) > 0) H5Ldelete(g, name, H5P_DEFAULT);
+  hsize_t dims[2] = {(hsize_t)P, (hsize_t)L};
+  hid_t d = make_dataset(g, name, type, 2, dims, NULL);
+  if (d < 0) return ASIM_ERR(ASIM_EIO, "report: cannot create /diagnostics/%s", name);
+  asim_status st = write_rows(r, d, type, 0, r->rank == 0 ? P : 0, L, v);
+  H5Dclose(d);
+  return st;
+}
+
+/* The figures per sweep point from every batch's sums, combined in (repeat, batch) order. */
+static asim_status diag_finish(asim_report *r) {
+  const int L = r->diag_layers;
+  const int64_t P = r->n_points, Q = r->repeats, NB = r->n_batches, rows = r->n_runs * NB;
+  asim_status st = ASIM_OK;
+  int64_t *iv = NULL, *ic = NULL;
+  double *dv = NULL, *fig = NULL, *dc = NULL;
+  asim_diag_sums *tot = NULL;
+  ASIM_CHECK_GOTO(st, ASIM_ALLOC(iv, (size_t)(4 * rows * L)), done);
+  ASIM_CHECK_GOTO(st, ASIM_ALLOC(dv, (size_t)(4 * rows * L)), done);
+  ASIM_CHECK_GOTO(st, ASIM_ALLOC(tot, (size_t)(P * L)), done);
+  ASIM_CHECK_GOTO(st, ASIM_ALLOC(fig, (size_t)(4 * P * L)), done);
+  ASIM_CHECK_GOTO(st, ASIM_ALLOC(ic, (size_t)(5 * P * L)), done);
+  ASIM_CHECK_GOTO(st, ASIM_ALLOC(dc, (size_t)(3 * P * L)), done);
+  for (int k = 0; k < 8 && !st; k++)
+    st = read_all(r, r->d_diag[k], k < 4 ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE,
+                  k < 4 ? (void *)(iv + k * rows * L) : (void *)(dv + (k - 4) * rows * L));
+  if (st) goto done;
+  for (int64_t pt = 0; pt < P; pt++)
+    for (int64_t q = 0; q < Q; q++)
+      for (int64_t b = 0; b < NB; b++) {
+        const int64_t row = (pt * Q + q) * NB + b;
+        for (int l = 0; l < L; l++) {
+          const int64_t e = row * L + l, sz = rows * L;
+          const asim_diag_sums s = {iv[e], iv[sz + e], iv[2 * sz + e], iv[3 * sz + e],
+                                    dv[e], dv[sz + e], dv[2 * sz + e], dv[3 * sz + e]};
+          asim_diag_add(&tot[pt * L + l], &s);
+        }
+      }
+  const int64_t PL = P * L;
+  for (int64_t e = 0; e < PL; e++) {
+    const asim_diag_figures f = asim_diag_figures_of(&tot[e]);
+    fig[e] = f.clip_fraction, fig[PL + e] = f.mean_abs_err, fig[2 * PL + e] = f.max_abs_err, fig[3 * PL + e] = f.sqnr_db;
+    ic[e] = tot[e].conversions, ic[PL + e] = tot[e].clipped_high + tot[e].clipped_low;
+    ic[2 * PL + e] = tot[e].clipped_high, ic[3 * PL + e] = tot[e].clipped_low, ic[4 * PL + e] = tot[e].n_elements;
+    dc[e] = tot[e].sum_sq_signal, dc[PL + e] = tot[e].sum_sq_err, dc[2 * PL + e] = tot[e].sum_abs_err;
+  }
+  {
+    hid_t g = H5Gopen2(r->file, "diagnostics", H5P_DEFAULT);
+    if (g < 0) {
+      st = ASIM_ERR(ASIM_EIO, "report: no /diagnostics");
+      goto done;
+    }
+    const char *fn[4] = {"clip_fraction", "mean_abs_err", "max_abs_err", "sqnr_db"};
+    const char *in[5] = {"conversions", "clipped", "clipped_high", "clipped_low", "n_elements"};
+    const char *dn[3] = {"sum_sq_signal", "sum_sq_err", "sum_abs_err"};
+    for (int k = 0; k < 4 && !st; k++) st = diag_put(r, g, fn[k], H5T_NATIVE_DOUBLE, P, L, fig + k * PL);
+    for (int k = 0; k < 5 && !st; k++) st = diag_put(r, g, in[k], H5T_NATIVE_INT64, P, L, ic + k * PL);
+    for (int k = 0; k < 3 && !st; k++) st = diag_put(r, g, dn[k], H5T_NATIVE_DOUBLE, P, L, dc + k * PL);
+    H5Gclose(g);
+  }
+done:
+  free(iv), free(dv), free(tot), free(fig), free(ic), free(dc);
+  return st;
+}
+
 static void set_sizes(asim_report *r, const asim_report_info *info) {
+  r->diag_layers = info->diag_layers > 0 ? info->diag_layers : 0;
   r->classes = info->classes, r->logits = info->logits;
   r->n_samples = info->n_samples, r->n_batches = info->n_batches;
   r->n_points = info->n_points > 0 ? info->n_points : 1;
@@ -227,6 +373,7 @@ asim_status asim_report_create(asim_report *r, const char *path, MPI_Comm comm, 
   g = H5Gcreate2(f, "progress", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   r->d_done = make_dataset(g, "batch_done", H5T_NATIVE_UINT8, 1, nb, &u0);
   H5Gclose(g);
+  if (r->diag_layers) ASIM_CHECK(diag_create(r, info, path));
   if (r->d_index < 0 || r->d_label < 0 || r->d_pred < 0 || r->d_top5 < 0 || r->d_done < 0 ||
       (info->logits && r->d_logits < 0))
     return ASIM_ERR(ASIM_EIO, "%s: cannot create the report datasets", path);
@@ -279,6 +426,7 @@ asim_status asim_report_resume(asim_report *r, const char *path, MPI_Comm comm, 
     return ASIM_ERR(ASIM_EFORMAT, "%s: report has %llu samples in %llu batches, this run %lld in %lld", path,
                     (unsigned long long)ns, (unsigned long long)nb, (long long)info->n_samples,
                     (long long)info->n_batches);
+  if (r->diag_layers) ASIM_CHECK(diag_open(r, path));
   ASIM_CHECK(read_all(r, r->d_done, H5T_NATIVE_UINT8, done));
   return ASIM_OK;
 }
@@ -456,6 +604,7 @@ asim_status asim_report_finish(asim_report *r, double busy_s, int64_t samples, d
     H5Gclose(g);
     if (st) goto done;
   }
+  if (r->diag_layers) ASIM_CHECK_GOTO(st, diag_finish(r), done);
   {
     char t[64];
     now_iso(t, sizeof t);
@@ -482,6 +631,8 @@ void asim_report_close(asim_report *r) {
   hid_t *ds[] = {&r->d_index, &r->d_label, &r->d_pred, &r->d_top5, &r->d_logits, &r->d_done};
   for (size_t i = 0; i < sizeof ds / sizeof ds[0]; i++)
     if (*ds[i] > 0) H5Dclose(*ds[i]), *ds[i] = -1;
+  for (int k = 0; k < 8; k++)
+    if (r->d_diag[k] > 0) H5Dclose(r->d_diag[k]), r->d_diag[k] = -1;
   if (r->dxpl > 0) H5Pclose(r->dxpl), r->dxpl = -1;
   if (r->file > 0) H5Fclose(r->file), r->file = -1;
 }

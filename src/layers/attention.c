@@ -174,6 +174,8 @@ static asim_status batched_product(float *y, const float *wsrc, const float *xsr
         int64_t fb = 0;
         const asim_out ao = asim_out_rows(yy, ps, os, Xr);
         ASIM_CHECK_GOTO(st, asim_engine_run(&ao, &m, &wo, &xo, &na, asim_exec_threads(ex), isa, &fb), done);
+        if (ex && ex->adc_stats)
+          ASIM_CHECK_GOTO(st, asim_engine_adc_stats(ex->adc_stats, &ao, &m, &wo, &xo, &na, asim_exec_threads(ex)), done);
         if (prof) {
           tp += tb - ta, tk += asim_prof_now() - tb;
           fb_total += fb;

@@ -388,6 +388,8 @@ asim_status asim_conv2d_forward(float *out, const float *in, int B, int H, int W
       const asim_out ao = {out + b0 * out_n, 1, P, Ppad, P, out_n};
       int64_t fb = 0;
       ASIM_CHECK_GOTO(st, asim_engine_run(&ao, mp, Wp, X, &na, asim_exec_threads(ex), isa, &fb), done);
+      if (ex && ex->adc_stats)
+        ASIM_CHECK_GOTO(st, asim_engine_adc_stats(ex->adc_stats, &ao, mp, Wp, X, &na, asim_exec_threads(ex)), done);
       double tc = prof ? asim_prof_now() : 0;
       for (int64_t b = 0; b < nb; b++) {
         float *y = out + (b0 + b) * out_n;

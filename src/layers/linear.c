@@ -132,6 +132,8 @@ asim_status asim_linear_forward(float *out, const float *in, int B, int T, const
     int64_t fb = 0;
     const asim_out ao = asim_out_rows(out, O, 1, (int64_t)B * T);
     ASIM_CHECK_GOTO(st, asim_engine_run(&ao, mp, Wp, X, &na, asim_exec_threads(ex), isa, &fb), done);
+    if (ex && ex->adc_stats)
+      ASIM_CHECK_GOTO(st, asim_engine_adc_stats(ex->adc_stats, &ao, mp, Wp, X, &na, asim_exec_threads(ex)), done);
     if (prof) {
       t[2] = t[3] = asim_prof_now();
       asim_prof_record(l->layer_id, "linear", t, (double)B * T * O * K,

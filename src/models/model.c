@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "asim/conv.h"
+#include "asim/diag.h"
 #include "asim/linear.h"
 #include "asim/nn.h"
 #include "asim/noise.h"
@@ -430,10 +431,51 @@ static void trace_act(asim_trace_fn fn, void *arg, const char *name, const act *
   fn(arg, name, a->x, B, nd, shape);
 }
 
+/* The layers the diagnostics report: every ASiM layer with a Simulation mode (QuantConv2d stems
+ * have none and no ADC). */
+static int diag_op(const asim_op *o) {
+  return (o->kind == OP_ACONV && o->stride >= 0) || o->kind == OP_LINEAR || o->kind == OP_MHA;
+}
+
+int asim_model_diag_layers(const asim_model *m, char (*names)[96]) {
+  int n = 0;
+  for (int i = 0; i < m->n_ops; i++)
+    if (diag_op(&m->ops[i])) {
+      if (names) snprintf(names[n], 96, "%s", m->ops[i].key);
+      n++;
+    }
+  return n;
+}
+
+/* "Ideal" = the same layer in Inference mode without trim noise: ASiM's exact integer product. */
+static asim_cim_params ideal_params(asim_cim_params p) {
+  p.mode = ASIM_INFERENCE;
+  p.trim_noise = 0.0f;
+  return p;
+}
+
 asim_status asim_model_forward(asim_model *m, float *logits, const float *x, int B, const asim_exec *ex,
                                asim_trace_fn trace, void *trace_arg) {
   if (B < 1) return ASIM_ERR(ASIM_EINVAL, "empty batch");
   asim_status st = ASIM_OK;
+  /* diagnostics: the layer runs with ADC counting on, then once more as its ideal (neither changes
+   * its result); off, the layers get ex itself */
+  asim_diag_batch *dg = ex ? ex->diag : NULL;
+  asim_adc_stats adc;
+  asim_exec ex_sim, ex_ideal;
+  float *yi = NULL;
+  int li = 0;
+  if (dg) {
+    if (B > dg->cap || dg->n_layers != asim_model_diag_layers(m, NULL))
+      return ASIM_ERR(ASIM_EINVAL, "%s: diagnostics record for %d layers and %d samples, the call has %d and %d",
+                      m->name, dg->n_layers, dg->cap, asim_model_diag_layers(m, NULL), B);
+    asim_diag_batch_reset(dg, B);
+    ex_sim = ex_ideal = *ex;
+    ex_sim.diag = ex_ideal.diag = NULL;
+    ex_sim.adc_stats = &adc;
+    ex_ideal.adc_stats = NULL;
+  }
+  const asim_exec *exl = dg ? &ex_sim : ex;
   act cur = {NULL, T_IMG, m->in_ch, m->image_size, m->image_size}, stack[2];
   int sp = 0;
   float *y = NULL;
@@ -468,7 +510,16 @@ asim_status asim_model_forward(asim_model *m, float *logits, const float *x, int
       } else {
         asim_conv_dims d = {o->in, o->out, o->k, o->stride, o->pad, group_params(m, o->group), o->layer_id,
                             o->kind == OP_QCONV, m->caches[2 * i]};
-        st = asim_conv2d_forward(y, cur.x, B, cur.h, cur.w, w, b, &d, ex);
+        const int rec = dg && diag_op(o);
+        memset(&adc, 0, sizeof adc);
+        st = asim_conv2d_forward(y, cur.x, B, cur.h, cur.w, w, b, &d, rec ? exl : ex);
+        if (!st && rec) {
+          d.p = ideal_params(d.p);
+          d.cache = NULL;
+          ASIM_CHECK_GOTO(st, asim_malloc(&yi, sizeof(float) * (size_t)B * act_numel(&out)), done);
+          st = asim_conv2d_forward(yi, cur.x, B, cur.h, cur.w, w, b, &d, &ex_ideal);
+          if (!st) asim_diag_batch_layer(dg, li++, y, yi, B, act_numel(&out), &adc);
+        }
       }
       break;
     }
@@ -537,7 +588,15 @@ asim_status asim_model_forward(asim_model *m, float *logits, const float *x, int
       out.c = o->out;
       ASIM_CHECK_GOTO(st, asim_malloc(&y, sizeof(float) * (size_t)B * T * o->out), done);
       asim_linear_dims d = {o->in, o->out, group_params(m, o->group), o->layer_id, m->caches[2 * i]};
-      st = asim_linear_forward(y, cur.x, B, T, w, b, &d, ex);
+      memset(&adc, 0, sizeof adc);
+      st = asim_linear_forward(y, cur.x, B, T, w, b, &d, exl);
+      if (!st && dg) {
+        d.p = ideal_params(d.p);
+        d.cache = NULL;
+        ASIM_CHECK_GOTO(st, asim_malloc(&yi, sizeof(float) * (size_t)B * T * o->out), done);
+        st = asim_linear_forward(yi, cur.x, B, T, w, b, &d, &ex_ideal);
+        if (!st) asim_diag_batch_layer(dg, li++, y, yi, B, (int64_t)T * o->out, &adc);
+      }
       break;
     }
     case OP_TOKENS: {
@@ -574,7 +633,16 @@ asim_status asim_model_forward(asim_model *m, float *logits, const float *x, int
       a.embed_dim = o->in, a.num_heads = o->out, a.layer_id = o->layer_id;
       a.qkv_cache = m->caches[2 * i], a.proj_cache = m->caches[2 * i + 1];
       ASIM_CHECK_GOTO(st, asim_malloc(&y, sizeof(float) * (size_t)n), done);
-      st = asim_mha_forward(y, cur.x, B, cur.h, qw, qb, pw, pb, &a, ex, NULL);
+      memset(&adc, 0, sizeof adc);
+      st = asim_mha_forward(y, cur.x, B, cur.h, qw, qb, pw, pb, &a, exl, NULL);
+      if (!st && dg) {
+        a.mode = ASIM_INFERENCE;
+        a.attn_trim_noise = a.proj_trim_noise = 0.0f;
+        a.qkv_cache = a.proj_cache = NULL;
+        ASIM_CHECK_GOTO(st, asim_malloc(&yi, sizeof(float) * (size_t)n), done);
+        st = asim_mha_forward(yi, cur.x, B, cur.h, qw, qb, pw, pb, &a, &ex_ideal, NULL);
+        if (!st) asim_diag_batch_layer(dg, li++, y, yi, B, act_numel(&cur), &adc);
+      }
       break;
     }
     case OP_CLS:
@@ -583,6 +651,8 @@ asim_status asim_model_forward(asim_model *m, float *logits, const float *x, int
       for (int b = 0; b < B; b++) memcpy(y + (int64_t)b * cur.c, cur.x + (int64_t)b * cur.h * cur.c, sizeof(float) * cur.c);
       break;
     }
+    free(yi);
+    yi = NULL;
     if (st) break;
     if (y) {
       free(cur.x);
@@ -594,6 +664,7 @@ asim_status asim_model_forward(asim_model *m, float *logits, const float *x, int
   }
 done:
   free(y);
+  free(yi);
   while (sp > 0) free(stack[--sp].x);
   if (!st) {
     if (cur.kind != T_FLAT || cur.c != m->classes)

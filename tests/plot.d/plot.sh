@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # tools/asim-plot on synthetic reports (make_reports.py): every expected PNG is written and is a
-# real image of a sensible size; bad inputs give clear errors and the documented exit codes.
+# real image of a sensible size; bad inputs give clear errors and the documented exit codes. Given
+# the build directory (plot.sh BUILD), also on real asim-mpi reports with per-layer diagnostics (a
+# plain run and a sweep of a tiny ResNet-18): <stem>_diagnostics.png is drawn from them.
 set -uo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 PY=/usr/bin/python3
@@ -68,4 +70,30 @@ echo "not hdf5" >"$TMP/text.h5"
 expect 1 "cannot open" "$TMP/text.h5"
 expect 1 "no training history" --history "$TMP/in/plain.h5"
 expect 2 "usage" 
+
+BIN=${1:-}
+if [ -n "$BIN" ] && [ -x "$BIN/asim-mpi" ]; then
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_pml=ob1 OPENBLAS_NUM_THREADS=1
+  $PY "$SRC/tests/driver.d/make_datasets.py" "$TMP/data" 4 >/dev/null || bad "make_datasets.py"
+  "$BIN/asim-init" ResNet-18 "$TMP/ck.h5" --classes 10 --size 8 >/dev/null || bad "asim-init"
+  cat >"$TMP/real.cfg" <<EOF
+task = "CIFAR-10"; model_name = "ResNet-18"; input_size = 8; cls_num = 10; test_bs = 2;
+test_dir = "$TMP/data/cifar10_png"; pretrain_model_path = "$TMP/ck.h5";
+asim_conv_mode = "Simulation"; asim_linear_mode = "Simulation"; asim_conv_adc_prec = 4;
+asim_conv_rand_noise_sigma = 2.0; data = { format = "folders"; }; run = { seed = 3; };
+report = { path = "$TMP/real.h5"; diagnostics = true; };
+EOF
+  { cat "$TMP/real.cfg"; echo 'sweep = { asim_conv_adc_prec = [4, 8]; repeats = 2; };'; } >"$TMP/real_sweep.cfg"
+  for stem in real real_sweep; do
+    if ! out=$(mpirun --oversubscribe -n 2 "$BIN/asim-mpi" "$TMP/$stem.cfg" --quiet --output "$TMP/$stem.h5" 2>&1); then
+      bad "asim-mpi ($stem):"; echo "$out"; continue
+    fi
+    if ! out=$("$PLOT" "$TMP/$stem.h5" --out "$TMP/realpng" 2>&1); then bad "asim-plot on $stem.h5:"; echo "$out"; continue; fi
+    f="$TMP/realpng/${stem}_diagnostics.png"
+    if [ ! -f "$f" ]; then bad "${stem}_diagnostics.png not written from a real report"
+    elif msg=$(is_png "$f" 500 300 2>&1); then echo "ok   ${stem}_diagnostics.png from a real asim-mpi report"
+    else bad "${stem}_diagnostics.png: $(echo "$msg" | tail -1)"; fi
+  done
+fi
 exit $fail
+

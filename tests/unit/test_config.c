@@ -307,9 +307,10 @@ static void test_set_overrides_parse_like_libconfig_values(void) {
                       "report.logits=true",
                       "test_dir=\"data/x y\"",
                       "run.seed=4294967295", /* later wins; 64-bit without L is fine here */
-                      "data.max_samples=1000"};
+                      "data.max_samples=1000",
+                      "report.diagnostics=true"};
   asim_config c;
-  CU_ASSERT_OK(asim_config_load(&c, conf_path("resnet18_cifar10.cfg"), ov, 11));
+  CU_ASSERT_OK(asim_config_load(&c, conf_path("resnet18_cifar10.cfg"), ov, 12));
   CU_ASSERT_EQUAL(c.asim_conv_adc_prec, 6);
   CU_ASSERT_EQUAL(c.model_name, ASIM_MODEL_RESNET34);
   CU_ASSERT_EQUAL(c.n_milestones, 2);
@@ -322,6 +323,7 @@ static void test_set_overrides_parse_like_libconfig_values(void) {
   CU_ASSERT_EQUAL(c.report.logits, 1);
   CU_ASSERT_STRING_EQUAL(c.test_dir, "data/x y");
   CU_ASSERT_EQUAL(c.data.max_samples, 1000);
+  CU_ASSERT_EQUAL(c.report.diagnostics, 1);
   CU_ASSERT_EQUAL(c.test_bs, 512); /* the file's value */
   assert_round_trip(&c);
 }
@@ -517,6 +519,8 @@ static const bad_case BAD[] = {
      {"@:1", "asim_act_enc", "\"None\" (with the quotes)"}},
     {"Python single quotes", "\nasim_conv_mode = 'Train'\n", {NULL}, ASIM_EFORMAT,
      {"@:2", "asim_conv_mode", "double quotes"}},
+    {"report.diagnostics must be a bool", "test_bs = 2;\nreport = { diagnostics = 1; };\n", {NULL}, ASIM_EINVAL,
+     {"@:2", "report.diagnostics", "true or false"}},
     {"duplicate key", "test_bs = 1;\ntest_bs = 2;\n", {NULL}, ASIM_EFORMAT,
      {"@:2", "duplicate"}},
     {"--set without '='", NULL, {"asim_conv_adc_prec"}, ASIM_EINVAL,
