@@ -44,6 +44,7 @@ typedef enum {
   ASIM_MODEL_VIT_L16,
   ASIM_MODEL_VIT_L32,
   ASIM_MODEL_VIT_H14,
+  ASIM_MODEL_RESNET8, /* asim-mpi addition (docs/training.md) */
   ASIM_MODEL_COUNT
 } asim_model_id;
 

@@ -23,7 +23,7 @@ static const char *const TASKS[] = {"CIFAR-10", "CIFAR-100", "ImageNet", "MNIST"
 static const char *const MODELS[] = {
     "ResNet-18", "ResNet-34", "ResNet-50", "ResNet-101", "ResNet-152", "VGG11",
     "VGG13",     "VGG16",     "VGG19",     "VGG11-BN",   "VGG13-BN",   "VGG16-BN",
-    "VGG19-BN",  "ViT-B-16",  "ViT-B-32",  "ViT-L-16",   "ViT-L-32",   "ViT-H-14",  NULL};
+    "VGG19-BN",  "ViT-B-16",  "ViT-B-32",  "ViT-L-16",   "ViT-L-32",   "ViT-H-14",  "ResNet-8", NULL};
 static const char *const LINEARS[] = {"fc", "proj", NULL};
 static const char *const JOBS[] = {"simulate", "train", NULL};
 static const char *const SCALES[] = {"batch", "sample", NULL};
@@ -36,7 +36,7 @@ const char *asim_model_id_name(asim_model_id m) {
   return (unsigned)m < ASIM_MODEL_COUNT ? MODELS[m] : "?";
 }
 asim_model_family asim_model_family_of(asim_model_id m) {
-  if (m <= ASIM_MODEL_RESNET152) return ASIM_FAMILY_RESNET;
+  if (m <= ASIM_MODEL_RESNET152 || m == ASIM_MODEL_RESNET8) return ASIM_FAMILY_RESNET;
   if (m <= ASIM_MODEL_VGG19_BN) return ASIM_FAMILY_VGG;
   return ASIM_FAMILY_VIT;
 }

@@ -40,6 +40,9 @@ typedef struct asim_op {
   uint32_t layer_id; /* ASiM layers: noise key */
 } asim_op;
 
+/* The ASiM layer settings of a layer group (model.c; used by the training interpreter). */
+asim_cim_params asim_op_group_params(const asim_model *m, op_group g);
+
 /* Builders append to the model's list (model.c owns the list). */
 asim_status asim_ops_push(asim_model *m, asim_op op);
 asim_status asim_build_resnet(asim_model *m);
