@@ -16,7 +16,7 @@
 #include "asim/error.h"
 
 typedef struct {
-  int jitter;   /* 0 brightness, 1 contrast, 2 saturation, 3 hue */
+  int jitter;   /* 0 brightness, 1 contrast, 2 saturation, 3 hue, -1 none */
   float factor; /* brightness/contrast/saturation factor in [0.5, 1.5], or hue shift in [−0.3, 0.3] */
   int pad;      /* zero padding of the random crop (4) */
   int crop_y, crop_x; /* crop offset in the padded image, 0 .. S_in + 2·pad − S_out */
@@ -24,8 +24,9 @@ typedef struct {
   float angle;  /* rotation in degrees, counter-clockwise (PIL) */
 } asim_aug_params;
 
-/* The random choices for one sample. */
-void asim_augment_draw(asim_aug_params *p, uint32_t seed, uint32_t epoch, int64_t index, int S_in, int S_out);
+/* The random choices for one sample. mode (config.h's data.augment): 0 = ASiM's transform, 1 = the
+ * random crop and flip only, 2 = none (a centre crop when S_out < S_in). */
+void asim_augment_draw(asim_aug_params *p, int mode, uint32_t seed, uint32_t epoch, int64_t index, int S_in, int S_out);
 /* out (S_out × S_out × C, HWC) = transform(in (S_in × S_in × C)). C is 1 or 3. */
 asim_status asim_augment_apply(uint8_t *out, const uint8_t *in, int S_in, int C, int S_out, const asim_aug_params *p);
 

@@ -61,6 +61,8 @@ typedef enum {
 } asim_data_format;
 const char *asim_config_data_format_name(asim_data_format f);
 typedef enum { ASIM_ORDER_SORTED = 0, ASIM_ORDER_LISTING = 1 } asim_file_order;
+/* data.augment: the training transform (asim-train, docs/training.md) */
+typedef enum { ASIM_AUGMENT_ASIM = 0, ASIM_AUGMENT_CROP_FLIP = 1, ASIM_AUGMENT_NONE = 2 } asim_augment_mode;
 
 typedef struct asim_config_s {
   /* ---- spec §10.1: task, model, sizes, device ---- */
@@ -149,6 +151,7 @@ typedef struct asim_config_s {
     int max_samples;   /* 0 = all */
     int n_mean, n_std; /* 0 = the task's normalisation constants */
     double mean[ASIM_CONFIG_MAX_CHANNELS], std[ASIM_CONFIG_MAX_CHANNELS];
+    asim_augment_mode augment; /* training transform: ASiM's (spec 7.4), crop + flip, or none */
   } data;
   struct {
     int conv_channel_drop;        /* spec §3.3 quirk: drop trailing conv input channels */

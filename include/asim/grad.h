@@ -41,6 +41,8 @@ void asim_trim_noise_forward(float *y, int64_t n, int64_t per_sample, float pct,
                              int64_t sample0);
 void asim_trim_noise_backward(float *dy, int64_t n, int64_t per_sample, float pct, asim_noise_key key,
                               int64_t sample0);
+/* The terms t_e = fl(ξ_e·σ) themselves, so a forward can keep them for its backward. */
+void asim_trim_noise_terms(float *t, int64_t n, int64_t per_sample, float pct, asim_noise_key key, int64_t sample0);
 
 /* ---- convolution and linear (OpenBLAS sgemm) --------------------------------------------- */
 
@@ -128,21 +130,24 @@ double asim_cross_entropy(float *dlogits, double *loss_per_sample, const float *
 /* ASiMConv2d / QuantConv2d in Train mode (spec §1.6, §3.6, §4): out = conv(fq(x), fq(w)) + bias,
  * then (ASiMConv2d only) trim noise. The activation scale is a max over the whole batch
  * (through ex->max_reduce when ranks share the batch); *sx and *sw receive the scales the
- * backward needs. fake_quant = 0 runs the float layer instead (gradient tests only). */
+ * backward needs. fake_quant = 0 runs the float layer instead (gradient tests only). trim
+ * (may be NULL) keeps the trim-noise terms fl(ξσ) of the output (one float per output element)
+ * for the backward, which then does not redraw them; ignored when trim_noise is 0. */
 asim_status asim_conv2d_qat_forward(float *out, float *sx, float *sw, const float *x, int B, int H, int W,
                                     const float *w, const float *bias, const asim_conv_dims *c, const asim_exec *ex,
-                                    int fake_quant);
+                                    int fake_quant, float *trim);
 /* The backward of the call above (same x, w, scales, ex). dy is consumed: the trim-noise factors
  * are applied to it in place. dw/db accumulate, dx is written (either may be NULL). */
 asim_status asim_conv2d_qat_backward(float *dx, float *dw, float *db, float *dy, const float *x, int B, int H, int W,
                                      const float *w, float sx, float sw, const asim_conv_dims *c, const asim_exec *ex,
-                                     int fake_quant);
+                                     int fake_quant, const float *trim);
 /* ASiMLinear in Train mode on (B·T, in) rows (T = 1: 'fc'). */
 asim_status asim_linear_qat_forward(float *out, float *sx, float *sw, const float *x, int B, int T, const float *w,
-                                    const float *bias, const asim_linear_dims *l, const asim_exec *ex, int fake_quant);
+                                    const float *bias, const asim_linear_dims *l, const asim_exec *ex, int fake_quant,
+                                    float *trim);
 asim_status asim_linear_qat_backward(float *dx, float *dw, float *db, float *dy, const float *x, int B, int T,
                                      const float *w, float sx, float sw, const asim_linear_dims *l,
-                                     const asim_exec *ex, int fake_quant);
+                                     const asim_exec *ex, int fake_quant, const float *trim);
 
 /* What the attention backward needs from its forward. */
 typedef struct {

@@ -30,6 +30,7 @@ static const char *const SCALES[] = {"batch", "sample", NULL};
 static const char *const FORMATS[] = {"auto", "folders", "csv", "cifar-bin", "idx", "hdf5", NULL};
 const char *asim_config_data_format_name(asim_data_format f) { return (unsigned)f < 6 ? FORMATS[f] : "auto"; }
 static const char *const ORDERS[] = {"sorted", "listing", NULL};
+static const char *const AUGMENTS[] = {"asim", "crop-flip", "none", NULL};
 static const char *const GROUPS[] = {"run", "report", "data", "compat", NULL};
 
 const char *asim_model_id_name(asim_model_id m) {
@@ -167,7 +168,7 @@ static const keydef KEYS[] = {
     KS(report.path), KT3(report.logits), KB(report.predictions), KB(report.print_predictions),
     KS(report.checkpoint_dir), KE(data.format, FORMATS), KI(data.channels, 0, 3),
     KI(data.max_samples, 0, INT_MAX), KFL(data.mean, data.n_mean, FC_ANY),
-    KFL(data.std, data.n_std, FC_GT0), KB(compat.conv_channel_drop),
+    KFL(data.std, data.n_std, FC_GT0), KE(data.augment, AUGMENTS), KB(compat.conv_channel_drop),
     KB(compat.quant_conv_double_bias), KB(compat.label_index_counts_files),
     KE(compat.cifar100_order, ORDERS),
 };
@@ -288,6 +289,7 @@ void asim_config_defaults(asim_config *c) {
   c->report.print_predictions = 0;
   SETS(c->report.checkpoint_dir, "out/checkpoints");
   c->data.format = ASIM_DATA_AUTO;
+  c->data.augment = ASIM_AUGMENT_ASIM;
   c->compat.conv_channel_drop = 1;
   c->compat.quant_conv_double_bias = 1;
   c->compat.label_index_counts_files = 1;

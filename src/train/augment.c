@@ -16,7 +16,7 @@ static asim_noise_key aug_key(uint32_t seed) {
   return k;
 }
 
-void asim_augment_draw(asim_aug_params *p, uint32_t seed, uint32_t epoch, int64_t index, int S_in, int S_out) {
+void asim_augment_draw(asim_aug_params *p, int mode, uint32_t seed, uint32_t epoch, int64_t index, int S_in, int S_out) {
   float u[8];
   asim_uniform4(aug_key(seed), (uint32_t)index, (uint32_t)((uint64_t)index >> 32), epoch, 0, u);
   asim_uniform4(aug_key(seed), (uint32_t)index, (uint32_t)((uint64_t)index >> 32), epoch, 1, u + 4);
@@ -32,6 +32,11 @@ void asim_augment_draw(asim_aug_params *p, uint32_t seed, uint32_t epoch, int64_
   if (p->crop_x >= range) p->crop_x = range - 1;
   p->flip = u[4] < 0.5f;
   p->angle = -15.0f + 30.0f * u[5];
+  if (mode == 1) p->jitter = -1, p->angle = 0.0f; /* crop + flip */
+  if (mode == 2) { /* none: the centre crop of torchvision's CenterCrop */
+    p->jitter = -1, p->angle = 0.0f, p->flip = 0, p->pad = 0;
+    p->crop_y = p->crop_x = S_in > S_out ? (int)((S_in - S_out) / 2.0 + 0.5) : 0;
+  }
 }
 
 /* Image.blend(degenerate, image, factor) for 8-bit bands: interpolation truncates, extrapolation
@@ -170,7 +175,8 @@ asim_status asim_augment_apply(uint8_t *out, const uint8_t *in, int S_in, int C,
   case 0: asim_aug_brightness(img, px, C, p->factor); break;
   case 1: asim_aug_contrast(img, px, C, p->factor); break;
   case 2: asim_aug_saturation(img, px, C, p->factor); break;
-  default: asim_aug_hue(img, px, C, p->factor); break;
+  case 3: asim_aug_hue(img, px, C, p->factor); break;
+  default: break;
   }
   /* random crop from the zero-padded image, with the flip folded in */
   for (int y = 0; y < S_out; y++)

@@ -29,6 +29,7 @@ typedef struct {
   int done;        /* executed (the unused ResNet stem is not) */
   float sx, sw;    /* ASiM layer scales */
   float *f;        /* BN: mean[C], rstd[C]; LN: mean[rows], rstd[rows] */
+  float *trim;     /* ASiM layers with trim noise: the terms fl(ξσ) of the output */
   int32_t *idx;    /* max-pool winners */
   double n;        /* BN: global element count per channel */
   int bn_train;    /* BN used batch statistics */
@@ -56,6 +57,7 @@ void asim_tape_clear(asim_tape *t) {
   t->n_own = 0;
   for (int i = 0; i < t->n_rec; i++) {
     free(t->rec[i].f);
+    free(t->rec[i].trim);
     free(t->rec[i].idx);
     asim_mha_cache_free(&t->rec[i].mha);
   }
@@ -188,7 +190,10 @@ asim_status asim_train_forward(asim_model *m, asim_tape *t, float *logits, const
       } else {
         asim_conv_dims d = {o->in, o->out, o->k, o->stride, o->pad, asim_op_group_params(m, o->group), o->layer_id,
                             o->kind == OP_QCONV};
-        st = asim_conv2d_qat_forward(y, &r->sx, &r->sw, cur.x, B, cur.h, cur.w, w, b, &d, ex, tx->fake_quant);
+        if (d.p.trim_noise != 0.0f && o->kind == OP_ACONV &&
+            (st = asim_malloc(&r->trim, sizeof(float) * (size_t)(B * numel(&out)))))
+          break;
+        st = asim_conv2d_qat_forward(y, &r->sx, &r->sw, cur.x, B, cur.h, cur.w, w, b, &d, ex, tx->fake_quant, r->trim);
       }
       break;
     }
@@ -287,7 +292,8 @@ asim_status asim_train_forward(asim_model *m, asim_tape *t, float *logits, const
       out.c = o->out;
       if ((st = talloc(t, &y, (int64_t)B * T * o->out))) break;
       asim_linear_dims d = {o->in, o->out, asim_op_group_params(m, o->group), o->layer_id};
-      st = asim_linear_qat_forward(y, &r->sx, &r->sw, cur.x, B, T, w, b, &d, ex, tx->fake_quant);
+      if (d.p.trim_noise != 0.0f && (st = asim_malloc(&r->trim, sizeof(float) * (size_t)B * T * o->out))) break;
+      st = asim_linear_qat_forward(y, &r->sx, &r->sw, cur.x, B, T, w, b, &d, ex, tx->fake_quant, r->trim);
       break;
     }
     case OP_TOKENS: {
@@ -395,7 +401,7 @@ asim_status asim_train_backward(asim_model *m, asim_tape *t, const float *dlogit
         asim_conv_dims d = {o->in, o->out, o->k, o->stride, o->pad, asim_op_group_params(m, o->group), o->layer_id,
                             o->kind == OP_QCONV};
         st = asim_conv2d_qat_backward(gin, dw, db, g, in->x, B, in->h, in->w, w, r->sx, r->sw, &d, ex,
-                                      tx->fake_quant);
+                                      tx->fake_quant, r->trim);
       }
       break;
     }
@@ -479,7 +485,7 @@ asim_status asim_train_backward(asim_model *m, asim_tape *t, const float *dlogit
       if (need_dx && (st = asim_malloc(&gin, sizeof(float) * (size_t)n_in))) break;
       asim_linear_dims d = {o->in, o->out, asim_op_group_params(m, o->group), o->layer_id};
       st = asim_linear_qat_backward(gin, grad(gr, o->key, "weight"), o->bias ? grad(gr, o->key, "bias") : NULL, g,
-                                    in->x, B, T, w, r->sx, r->sw, &d, ex, tx->fake_quant);
+                                    in->x, B, T, w, r->sx, r->sw, &d, ex, tx->fake_quant, r->trim);
       break;
     }
     case OP_TOKENS: {

@@ -34,6 +34,11 @@ void asim_trim_noise_forward(float *y, int64_t n, int64_t per_sample, float pct,
   for (int64_t e = 0; e < n; e++) y[e] = y[e] + trim_term(key, sample0, e, per_sample, sigma) * y[e];
 }
 
+void asim_trim_noise_terms(float *t, int64_t n, int64_t per_sample, float pct, asim_noise_key key, int64_t sample0) {
+  const float sigma = pct / 100.0f;
+  for (int64_t e = 0; e < n; e++) t[e] = trim_term(key, sample0, e, per_sample, sigma);
+}
+
 void asim_trim_noise_backward(float *dy, int64_t n, int64_t per_sample, float pct, asim_noise_key key,
                               int64_t sample0) {
   if (pct == 0.0f) return;

@@ -3,6 +3,7 @@
 #include <cblas.h>
 #include <errno.h>
 #include <hdf5.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -150,6 +151,7 @@ typedef struct {
   asim_dataset *train, *valid;
   int64_t n_train, n_valid;
   int C, S_train, S;   /* channels, training source size (origin_size), network input size */
+  int augment;         /* data.augment */
   float mean[3], std[3];
 } data;
 
@@ -178,6 +180,7 @@ static asim_status open_data(data *d, const asim_config *c) {
   d->C = asim_config_channels(c);
   d->S = c->input_size;
   d->S_train = c->origin_size;
+  d->augment = (int)c->data.augment;
   ASIM_CHECK(open_set(&d->train, c, c->train_dir, "train", c->origin_size, "train_dir"));
   ASIM_CHECK(open_set(&d->valid, c, c->valid_dir, "test", c->input_size, "valid_dir"));
   d->n_train = asim_dataset_size(d->train);
@@ -213,7 +216,7 @@ static asim_status train_sample(const data *d, int64_t idx, uint32_t seed, uint3
                                 uint8_t *buf_in, uint8_t *buf_out) {
   ASIM_CHECK(asim_dataset_get_u8(d->train, idx, buf_in, label));
   asim_aug_params p;
-  asim_augment_draw(&p, seed, epoch, idx, d->S_train, d->S);
+  asim_augment_draw(&p, d->augment, seed, epoch, idx, d->S_train, d->S);
   ASIM_CHECK(asim_augment_apply(buf_out, buf_in, d->S_train, d->C, d->S, &p));
   to_tensor(d, buf_out, chw, d->S);
   return ASIM_OK;
@@ -347,7 +350,7 @@ static asim_status hist_from_state(history *h, const asim_state *s) {
 
 /* history.h5: the curves as plain 1-D datasets (h5py: f['valid_acc'][:]). */
 static asim_status write_history_file(const char *path, const history *h, const char *model) {
-  char tmp[ASIM_CONFIG_STR + 32];
+  char tmp[ASIM_CONFIG_STR + 160];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   if (f < 0) return ASIM_ERR(ASIM_EIO, "%s: cannot create the training history file", tmp);
@@ -749,6 +752,10 @@ asim_status asim_train_run(const asim_config *cfg, const asim_train_opts *opts, 
   MPI_Comm_rank(comm, &r.p.rank);
   MPI_Comm_size(comm, &r.p.n);
   r.lg.rank = r.p.rank, r.lg.quiet = opts->quiet, r.lg.extra = opts->log;
+  /* every step allocates and frees the same activation and gradient buffers: keep them in the
+   * heap instead of mmap/munmap (page faults on every step) */
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  mallopt(M_TRIM_THRESHOLD, 512 << 20);
   asim_status st = setup(&r);
   char *cfg_text = NULL;
   if (!st && r.p.rank == 0) {

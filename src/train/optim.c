@@ -185,7 +185,9 @@ asim_status asim_optim_step(asim_optim *o, asim_model *m, const asim_grads *g) {
   o->step++;
   /* scalars as PyTorch's float kernels see them */
   const float lr = (float)o->lr, mom = (float)o->momentum, wd = (float)o->weight_decay;
-  const float b1 = (float)o->beta1, b2 = (float)o->beta2;
+  /* 1 − β in double, then float: PyTorch passes alpha = 1 − beta1 (a Python float) to the
+   * float kernel; (1.0f − 0.999f) would differ by 1.3e-5 relative */
+  const float b1 = (float)o->beta1, b2 = (float)o->beta2, omb1 = (float)(1.0 - o->beta1), omb2 = (float)(1.0 - o->beta2);
   const double bc1 = 1.0 - pow(o->beta1, (double)o->step), bc2 = 1.0 - pow(o->beta2, (double)o->step);
   const float step_size = (float)(o->lr / bc1), bc2_sqrt = (float)sqrt(bc2), eps = (float)o->eps;
   for (int i = 0; i < g->g.n; i++) {
@@ -206,8 +208,8 @@ asim_status asim_optim_step(asim_optim *o, asim_model *m, const asim_grads *g) {
     } else {
       float *v = o->v.tensors[i].data;
       for (int64_t e = 0; e < n; e++) {
-        buf[e] = b1 * buf[e] + (1.0f - b1) * gr[e];
-        v[e] = b2 * v[e] + (1.0f - b2) * gr[e] * gr[e];
+        buf[e] = b1 * buf[e] + omb1 * gr[e];
+        v[e] = b2 * v[e] + omb2 * (gr[e] * gr[e]);
         const float denom = sqrtf(v[e]) / bc2_sqrt + eps;
         p[e] = p[e] + -step_size * (buf[e] / denom);
       }

@@ -18,11 +18,32 @@ static void add_ste_signed(float *dw, const float *g, const float *w, int64_t n)
     if (w[i] != 0.0f) dw[i] += g[i];
 }
 
+/* Trim noise with the terms kept in `t` when given (drawn once per forward). */
+static void trim_forward(float *y, float *t, int64_t n, int64_t per, float pct, asim_noise_key key, int64_t s0) {
+  if (pct == 0.0f) return;
+  if (!t) {
+    asim_trim_noise_forward(y, n, per, pct, key, s0);
+    return;
+  }
+  asim_trim_noise_terms(t, n, per, pct, key, s0);
+  for (int64_t e = 0; e < n; e++) y[e] = y[e] + t[e] * y[e];
+}
+
+static void trim_backward(float *dy, const float *t, int64_t n, int64_t per, float pct, asim_noise_key key,
+                          int64_t s0) {
+  if (pct == 0.0f) return;
+  if (!t) {
+    asim_trim_noise_backward(dy, n, per, pct, key, s0);
+    return;
+  }
+  for (int64_t e = 0; e < n; e++) dy[e] *= 1.0f + t[e];
+}
+
 /* ---- ASiMConv2d / QuantConv2d ----------------------------------------------------------- */
 
 asim_status asim_conv2d_qat_forward(float *out, float *sx, float *sw, const float *x, int B, int H, int W,
                                     const float *w, const float *bias, const asim_conv_dims *c, const asim_exec *ex,
-                                    int fake_quant) {
+                                    int fake_quant, float *trim) {
   const asim_cim_params *p = &c->p;
   const int sa = c->quant_conv ? 1 : p->signed_act, C = c->in_ch, O = c->out_ch;
   const int64_t in_n = (int64_t)B * C * H * W, wn = (int64_t)O * C * c->k * c->k;
@@ -42,7 +63,7 @@ asim_status asim_conv2d_qat_forward(float *out, float *sx, float *sw, const floa
     const int Ho = asim_conv_out_size(H, c->k, c->stride, c->pad), Wo = asim_conv_out_size(W, c->k, c->stride, c->pad);
     const int64_t out_n = (int64_t)O * Ho * Wo;
     asim_noise_key key = {ex ? ex->seed : 0, c->layer_id};
-    asim_trim_noise_forward(out, B * out_n, out_n, p->trim_noise, key, ex ? ex->sample0 : 0);
+    trim_forward(out, trim, B * out_n, out_n, p->trim_noise, key, ex ? ex->sample0 : 0);
   }
 done:
   free(xf);
@@ -52,7 +73,7 @@ done:
 
 asim_status asim_conv2d_qat_backward(float *dx, float *dw, float *db, float *dy, const float *x, int B, int H, int W,
                                      const float *w, float sx, float sw, const asim_conv_dims *c, const asim_exec *ex,
-                                     int fake_quant) {
+                                     int fake_quant, const float *trim) {
   const asim_cim_params *p = &c->p;
   const int sa = c->quant_conv ? 1 : p->signed_act, C = c->in_ch, O = c->out_ch;
   const int64_t in_n = (int64_t)B * C * H * W, wn = (int64_t)O * C * c->k * c->k;
@@ -62,7 +83,7 @@ asim_status asim_conv2d_qat_backward(float *dx, float *dw, float *db, float *dy,
   asim_status st = ASIM_OK;
   if (!c->quant_conv) {
     asim_noise_key key = {ex ? ex->seed : 0, c->layer_id};
-    asim_trim_noise_backward(dy, B * out_n, out_n, p->trim_noise, key, ex ? ex->sample0 : 0);
+    trim_backward(dy, trim, B * out_n, out_n, p->trim_noise, key, ex ? ex->sample0 : 0);
   }
   if (fake_quant) {
     ASIM_CHECK_GOTO(st, asim_malloc(&xf, sizeof(float) * (size_t)in_n), done);
@@ -87,7 +108,8 @@ done:
 /* ---- ASiMLinear ----------------------------------------------------------------------------- */
 
 asim_status asim_linear_qat_forward(float *out, float *sx, float *sw, const float *x, int B, int T, const float *w,
-                                    const float *bias, const asim_linear_dims *l, const asim_exec *ex, int fake_quant) {
+                                    const float *bias, const asim_linear_dims *l, const asim_exec *ex, int fake_quant,
+                                    float *trim) {
   const asim_cim_params *p = &l->p;
   const int K = l->in_features, O = l->out_features;
   const int64_t R = (int64_t)B * T, in_n = R * K, wn = (int64_t)O * K;
@@ -103,7 +125,7 @@ asim_status asim_linear_qat_forward(float *out, float *sx, float *sw, const floa
   }
   asim_linear_train_forward(out, xf ? xf : x, wf ? wf : w, bias, R, K, O);
   asim_noise_key key = {ex ? ex->seed : 0, l->layer_id};
-  asim_trim_noise_forward(out, R * O, (int64_t)T * O, p->trim_noise, key, ex ? ex->sample0 : 0);
+  trim_forward(out, trim, R * O, (int64_t)T * O, p->trim_noise, key, ex ? ex->sample0 : 0);
 done:
   free(xf);
   free(wf);
@@ -112,14 +134,14 @@ done:
 
 asim_status asim_linear_qat_backward(float *dx, float *dw, float *db, float *dy, const float *x, int B, int T,
                                      const float *w, float sx, float sw, const asim_linear_dims *l,
-                                     const asim_exec *ex, int fake_quant) {
+                                     const asim_exec *ex, int fake_quant, const float *trim) {
   const asim_cim_params *p = &l->p;
   const int K = l->in_features, O = l->out_features;
   const int64_t R = (int64_t)B * T, in_n = R * K, wn = (int64_t)O * K;
   float *xf = NULL, *wf = NULL, *dwq = NULL;
   asim_status st = ASIM_OK;
   asim_noise_key key = {ex ? ex->seed : 0, l->layer_id};
-  asim_trim_noise_backward(dy, R * O, (int64_t)T * O, p->trim_noise, key, ex ? ex->sample0 : 0);
+  trim_backward(dy, trim, R * O, (int64_t)T * O, p->trim_noise, key, ex ? ex->sample0 : 0);
   if (fake_quant) {
     ASIM_CHECK_GOTO(st, asim_malloc(&xf, sizeof(float) * (size_t)in_n), done);
     ASIM_CHECK_GOTO(st, asim_malloc(&wf, sizeof(float) * (size_t)wn), done);
@@ -228,7 +250,7 @@ asim_status asim_mha_train_forward(float *out, asim_mha_cache *c, const float *i
   ASIM_CHECK_GOTO(st, asim_malloc(&O, sizeof(float) * (size_t)n_hd), done);
 
   asim_linear_dims lin = proj_dims(a, 3 * E, a->layer_id);
-  ASIM_CHECK_GOTO(st, asim_linear_qat_forward(c->z, &c->s_x, &c->s_wqkv, in, B, T, qkv_w, qkv_b, &lin, ex, fake_quant),
+  ASIM_CHECK_GOTO(st, asim_linear_qat_forward(c->z, &c->s_x, &c->s_wqkv, in, B, T, qkv_w, qkv_b, &lin, ex, fake_quant, NULL),
                   done);
   split_qkv(q, k, v, c->z, B, T, H, D);
   /* QK: q is the weight-like operand (signed, qk_qbit), k activation-like (signed, qk_kbit) */
@@ -258,7 +280,7 @@ asim_status asim_mha_train_forward(float *out, asim_mha_cache *c, const float *i
   heads_to_tokens(c->y, O, B, T, H, D, 0);
   lin = proj_dims(a, E, a->layer_id + 3);
   ASIM_CHECK_GOTO(st, asim_linear_qat_forward(out, &c->s_y, &c->s_wproj, c->y, B, T, proj_w, proj_b, &lin, ex,
-                                              fake_quant), done);
+                                              fake_quant, NULL), done);
 done:
   free(q);
   free(k);
@@ -300,7 +322,7 @@ asim_status asim_mha_backward(float *dx, float *dqkv_w, float *dqkv_b, float *dp
   memcpy(g, dout, sizeof(float) * (size_t)(BT * E));
   asim_linear_dims lin = proj_dims(a, E, a->layer_id + 3);
   ASIM_CHECK_GOTO(st, asim_linear_qat_backward(dy, dproj_w, dproj_b, g, c->y, B, T, proj_w, c->s_y, c->s_wproj, &lin,
-                                               ex, fake_quant), done);
+                                               ex, fake_quant, NULL), done);
   heads_to_tokens(dO, dy, B, T, H, D, 1);
   asim_trim_noise_backward(dO, n_hd, (int64_t)H * T * D, a->attn_trim_noise, (asim_noise_key){seed, a->layer_id + 2},
                            sample0);
@@ -337,7 +359,7 @@ asim_status asim_mha_backward(float *dx, float *dqkv_w, float *dqkv_b, float *dp
   merge_qkv(dz, dq, dk, dv, B, T, H, D);
   lin = proj_dims(a, 3 * E, a->layer_id);
   ASIM_CHECK_GOTO(st, asim_linear_qat_backward(dx, dqkv_w, dqkv_b, dz, in, B, T, qkv_w, c->s_x, c->s_wqkv, &lin, ex,
-                                               fake_quant), done);
+                                               fake_quant, NULL), done);
 done:
   free(g), free(dy), free(dO), free(q), free(k), free(v), free(qf), free(kf), free(vf);
   free(Pd), free(dP), free(dq), free(dk), free(dv), free(dz);

@@ -105,15 +105,15 @@ static void augment_steps_bitexact_vs_torchvision(void) {
 
 static void augment_draws_depend_only_on_seed_epoch_sample(void) {
   asim_aug_params a, b, c;
-  asim_augment_draw(&a, 7, 3, 12345, 28, 28);
-  asim_augment_draw(&b, 7, 3, 12345, 28, 28);
+  asim_augment_draw(&a, 0, 7, 3, 12345, 28, 28);
+  asim_augment_draw(&b, 0, 7, 3, 12345, 28, 28);
   CU_ASSERT_EQUAL(memcmp(&a, &b, sizeof a), 0);
-  asim_augment_draw(&c, 7, 4, 12345, 28, 28);
+  asim_augment_draw(&c, 0, 7, 4, 12345, 28, 28);
   CU_ASSERT_NOT_EQUAL(memcmp(&a, &c, sizeof a), 0);
   /* ranges over many draws */
   int seen[4] = {0}, flips = 0;
   for (int i = 0; i < 4000; i++) {
-    asim_augment_draw(&a, 1, 0, i, 28, 28);
+    asim_augment_draw(&a, 0, 1, 0, i, 28, 28);
     seen[a.jitter]++;
     flips += a.flip;
     CU_ASSERT(a.crop_y >= 0 && a.crop_y <= 8 && a.crop_x >= 0 && a.crop_x <= 8);

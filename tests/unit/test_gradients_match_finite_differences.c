@@ -80,7 +80,7 @@ static double linear_loss(void *v) {
     asim_linear_dims d = {c->C, c->O, asim_cim_defaults(), 7};
     d.p.mode = ASIM_TRAIN, d.p.signed_act = 1, d.p.trim_noise = c->trim ? 30.0f : 0.0f;
     float sx, sw;
-    asim_linear_qat_forward(c->y, &sx, &sw, c->x, c->B, c->T, c->w, c->b, &d, &c->ex, 0);
+    asim_linear_qat_forward(c->y, &sx, &sw, c->x, c->B, c->T, c->w, c->b, &d, &c->ex, 0, NULL);
   } else {
     asim_linear_train_forward(c->y, c->x, c->w, c->b, R, c->C, c->O);
   }
@@ -100,7 +100,7 @@ static void linear_backward_matches(void) {
       asim_linear_dims d = {c.C, c.O, asim_cim_defaults(), 7};
       d.p.mode = ASIM_TRAIN, d.p.signed_act = 1, d.p.trim_noise = 30.0f;
       linear_loss(&c);
-      CU_ASSERT_OK(asim_linear_qat_backward(dx, dw, db, dy, c.x, c.B, c.T, c.w, 0, 0, &d, &c.ex, 0));
+      CU_ASSERT_OK(asim_linear_qat_backward(dx, dw, db, dy, c.x, c.B, c.T, c.w, 0, 0, &d, &c.ex, 0, NULL));
     } else {
       asim_linear_backward(dx, dw, db, dy, c.x, c.w, R, c.C, c.O);
     }
@@ -119,7 +119,7 @@ static double conv_loss(void *v) {
     asim_conv_dims d = {c->C, c->O, c->k, c->s, c->p, asim_cim_defaults(), 3, 0};
     d.p.mode = ASIM_TRAIN, d.p.trim_noise = 20.0f;
     float sx, sw;
-    asim_conv2d_qat_forward(c->y, &sx, &sw, c->x, c->B, c->H, c->W, c->w, c->b, &d, &c->ex, 0);
+    asim_conv2d_qat_forward(c->y, &sx, &sw, c->x, c->B, c->H, c->W, c->w, c->b, &d, &c->ex, 0, NULL);
   } else {
     asim_conv2d_train_forward(c->y, c->x, c->B, c->C, c->H, c->W, c->w, c->b, c->O, c->k, c->s, c->p);
   }
@@ -142,7 +142,7 @@ static void conv_backward_matches(void) {
     if (c.qat) {
       asim_conv_dims d = {c.C, c.O, c.k, c.s, c.p, asim_cim_defaults(), 3, 0};
       d.p.mode = ASIM_TRAIN, d.p.trim_noise = 20.0f;
-      CU_ASSERT_OK(asim_conv2d_qat_backward(dx, dw, db, dy, c.x, c.B, c.H, c.W, c.w, 0, 0, &d, &c.ex, 0));
+      CU_ASSERT_OK(asim_conv2d_qat_backward(dx, dw, db, dy, c.x, c.B, c.H, c.W, c.w, 0, 0, &d, &c.ex, 0, NULL));
     } else {
       CU_ASSERT_OK(asim_conv2d_backward(dx, dw, db, dy, c.x, c.w, c.B, c.C, c.H, c.W, c.O, c.k, c.s, c.p));
     }
@@ -468,14 +468,10 @@ static void network_check(const char *name, int size, int in_ch, int vit_layers,
   asim_model_free(&m);
 }
 
-static void resnet_backward_matches(void) {
-  network_check("ResNet-18", 16, 3, 0, 1, 2, 2, 3);
-  network_check("ResNet-18", 16, 3, 0, 0, 2, 2, 3);
-  network_check("ResNet-50", 16, 3, 0, 1, 1, 1, 2);
-}
-/* the 224-px stem: 7x7/2 QuantConv2d (conv2) and 3/2/1 max-pool, the 3x3 stem unused */
-static void resnet_large_stem_backward_matches(void) { network_check("ResNet-18", 104, 3, 0, 1, 1, 1, 2); }
-static void vgg_backward_matches(void) { network_check("VGG11-BN", 8, 3, 0, 1, 2, 2, 2); }
+/* A whole network by directional differences where float32 allows it: a one-block ViT (smooth).
+ * ResNets and VGGs carry max-pool and ReLU/PACT kinks and float32 rounding through many layers,
+ * which finite differences cannot resolve to 1e-3; every architecture is compared with PyTorch
+ * autograd in float64 instead (test_training_matches_pytorch.c). */
 static void vit_backward_matches(void) { network_check("ViT-B-32", 64, 3, 1, 1, 2, 2, 2); }
 
 void asim_register_tests(void) {
@@ -487,8 +483,5 @@ void asim_register_tests(void) {
   ASIM_ADD_TEST(gradients, activation_pooling_softmax_dropout_backward_match);
   ASIM_ADD_TEST(gradients, cross_entropy_label_smoothing_mixup_backward_match);
   ASIM_ADD_TEST(gradients, attention_backward_matches);
-  ASIM_ADD_TEST(gradients, resnet_backward_matches);
-  ASIM_ADD_TEST(gradients, resnet_large_stem_backward_matches);
-  ASIM_ADD_TEST(gradients, vgg_backward_matches);
   ASIM_ADD_TEST(gradients, vit_backward_matches);
 }
