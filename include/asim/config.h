@@ -137,6 +137,7 @@ typedef struct asim_config_s {
     uint32_t seed;            /* noise key (spec §13.2) */
     asim_act_scale_mode act_scale; /* batch = ASiM semantics; sample = per-sample scales */
     int threads;              /* compute threads per rank */
+    double pact_alpha;        /* asim-train: PACT α above this start at it (0: keep) */
   } run;
   struct {
     char path[ASIM_CONFIG_STR];           /* HDF5 result file */

@@ -707,6 +707,12 @@ static asim_status setup(run *r) {
     ASIM_CHECK(agree(st, p));
     bcast_state(&r->m.params, 0, p);
   }
+  if (c->run.pact_alpha > 0.0 && !r->opts->resume) /* tighter clipping to start from (run.pact_alpha) */
+    for (int i = 0; i < r->m.params.n; i++) {
+      const char *leaf = strrchr(r->m.params.names[i], '.');
+      float *a = r->m.params.tensors[i].data;
+      if (leaf && !strcmp(leaf, ".alpha") && a[0] > (float)c->run.pact_alpha) a[0] = (float)c->run.pact_alpha;
+    }
   st = open_data(&r->d, c);
   if (!st && (asim_dataset_channels(r->d.valid) != r->m.in_ch || asim_dataset_input_size(r->d.valid) != r->m.image_size))
     st = ASIM_ERR(ASIM_EINVAL, "valid_dir %s delivers %dx%dx%d samples, %s takes %dx%dx%d", c->valid_dir,
