@@ -5,6 +5,7 @@
 #define ASIM_ATTENTION_H
 
 #include "asim/cim.h"
+#include "asim/engine.h"
 
 typedef struct {
   int embed_dim, num_heads;
@@ -17,6 +18,7 @@ typedef struct {
   int hybrid_levels;                    /* -1 = None */
   float attn_trim_noise, proj_trim_noise;
   uint32_t layer_id; /* qkv, QK, AV and proj use layer_id + 0..3 */
+  asim_wcache *qkv_cache, *proj_cache; /* optional weight caches of the two linears */
 } asim_mha_dims;
 
 /* Buffers to record the intermediates of one call (any may be NULL); shapes as in the

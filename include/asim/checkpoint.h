@@ -11,9 +11,13 @@
  * in C order (any storage offset / strides, including 0-strides), float16/bfloat16/float64 are
  * converted to float32, integer tensors keep their dtype (int64 num_batches_tracked). Storages
  * are read straight from the file into the tensor buffers (no whole-file buffer): peak memory is
- * about the size of the weights. Legacy (pre-1.6, non-zip) torch.save files are refused (EUNSUP).
- * The state dict is `model_state_dict` of an ASiM checkpoint dict, else `state_dict`, else the
- * top-level dict itself (torchvision .pth); every entry must be a tensor.
+ * about the size of the weights (1.04x for a 353 MB ViT-B/32 checkpoint). Every size, stride and
+ * offset is checked against the storage and the archive entry (no overflow); CRC-32s are checked
+ * whenever a whole entry is read; a checkpoint may expand (stride-0 broadcasts) to at most 16x
+ * its file size + 1 GiB. Legacy (pre-1.6, non-zip) torch.save files are refused (EUNSUP), so are
+ * big-endian archives. The state dict is `model_state_dict` of an ASiM checkpoint dict, else
+ * `state_dict`, else the top-level dict itself (torchvision .pth); every entry must be a tensor
+ * and keys must be unique. Other entries (optimizer state, ...) are parsed but not returned.
  *
  * HDF5 format (asim_ckpt_h5_*): one dataset per state_dict key at the root (same name and
  * shape, 0-dim tensors as scalar datasets, contiguous, float32 / int64 / int32 / uint8,

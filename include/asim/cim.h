@@ -43,7 +43,13 @@ typedef struct {
   asim_max_reduce_fn max_reduce; /* NULL: local max only */
   void *max_reduce_arg;
   int per_sample_scale;          /* 1: each sample quantised with its own scale (deviation) */
+  int64_t batch_size;            /* samples in the whole ASiM batch when ranks share it (0: this
+                                    call's); float kernels that PyTorch picks by batch size use it */
+  int threads;                   /* OpenMP threads of the engine's kernels (0 or 1: one); results
+                                    do not depend on it */
 } asim_exec;
+
+static inline int asim_exec_threads(const asim_exec *ex) { return ex && ex->threads > 1 ? ex->threads : 1; }
 
 static inline float asim_exec_reduce_max(const asim_exec *ex, float m) {
   return (ex && ex->max_reduce) ? ex->max_reduce(m, ex->max_reduce_arg) : m;

@@ -21,6 +21,8 @@
 #define ASIM_CONFIG_MAX_MILESTONES 32
 #define ASIM_CONFIG_MAX_CHANNELS 3 /* data.mean / data.std entries */
 #define ASIM_NONE (-1)             /* Python None of act_enc / hybrid_levels keys */
+#define ASIM_SWEEP_MAX_KEYS 8
+#define ASIM_SWEEP_MAX_VALUES 32
 #define ASIM_AUTO (-1)             /* "auto" of tri-state keys (report.logits) */
 
 /* asim_mode (Train / Inference / Simulation) comes from cim.h, asim_task from dataset.h. */
@@ -154,6 +156,16 @@ typedef struct asim_config_s {
     double mean[ASIM_CONFIG_MAX_CHANNELS], std[ASIM_CONFIG_MAX_CHANNELS];
     asim_augment_mode augment; /* training transform: ASiM's (spec 7.4), crop + flip, or none */
   } data;
+  /* sweep = { key = [v1, v2, ...]; ...; repeats = N; }: one asim-mpi run evaluates the
+   * Cartesian product of the listed values (first key slowest), each point `repeats` times
+   * with seeds run.seed + r. Values are kept as libconfig text and applied per point. */
+  struct {
+    int n_keys;
+    char key[ASIM_SWEEP_MAX_KEYS][64];
+    int n_values[ASIM_SWEEP_MAX_KEYS];
+    char value[ASIM_SWEEP_MAX_KEYS][ASIM_SWEEP_MAX_VALUES][48];
+    int repeats; /* 1 = no repeats */
+  } sweep;
   struct {
     int conv_channel_drop;        /* spec §3.3 quirk: drop trailing conv input channels */
     int quant_conv_double_bias;   /* spec §3.6: QuantConv2d Inference adds the bias twice */
@@ -199,6 +211,11 @@ asim_status asim_config_get_text(const asim_config *cfg, const char *key, char *
  * skipping the listed keys, validated once like asim_config_apply. */
 asim_status asim_config_apply_json(asim_config *cfg, const char *json, const char *origin,
                                    const char *const *skip, int n_skip);
+
+/* Sweep points: npoints = product of the value counts (1 without a sweep); the assignments
+ * "key=value" of point p go into assign[0..n) (buffers of 128 chars each). */
+int64_t asim_config_sweep_points(const asim_config *cfg);
+int asim_config_sweep_point(const asim_config *cfg, int64_t p, char assign[][128]);
 
 /* Validates a struct filled or changed in code (ranges and cross-key rules). */
 asim_status asim_config_validate(const asim_config *cfg);

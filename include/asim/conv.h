@@ -4,6 +4,7 @@
 #define ASIM_CONV_H
 
 #include "asim/cim.h"
+#include "asim/engine.h"
 
 typedef struct {
   int in_ch, out_ch, k, stride, pad;
@@ -11,6 +12,7 @@ typedef struct {
   uint32_t layer_id;
   int quant_conv; /* QuantConv2d: always signed activations, no Simulation, no trim noise,
                      Inference adds the bias twice as ASiM does (§3.6) */
+  asim_wcache *cache; /* optional (NULL: weights quantised and packed on every call) */
 } asim_conv_dims;
 
 static inline int asim_conv_out_size(int in, int k, int stride, int pad) {

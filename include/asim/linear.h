@@ -5,11 +5,13 @@
 #define ASIM_LINEAR_H
 
 #include "asim/cim.h"
+#include "asim/engine.h"
 
 typedef struct {
   int in_features, out_features;
   asim_cim_params p;
   uint32_t layer_id;
+  asim_wcache *cache; /* optional (NULL: weights quantised and packed on every call) */
 } asim_linear_dims;
 
 asim_status asim_linear_check(const asim_linear_dims *l);

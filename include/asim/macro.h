@@ -30,7 +30,33 @@ typedef struct {
   int64_t K;         /* reduction length */
   int64_t load_rows; /* rows of K per macro load */
   int64_t n_loads;   /* loads simulated (ASiM's conv may drop trailing rows: n_loads·load_rows < K) */
+  int noise_formula; /* 1: every noisy conversion draws two normals and applies the ADC formula
+                        (slow); 0: the code is sampled from per-count tables (default, below) */
 } asim_macro_desc;
+
+/* The noisy ADC as a discrete distribution (spec §3.1): for a count M the output code q of a
+ * noisy conversion follows P(q ≤ c) = Φ(((c + ½)/A − v)/s) with v = fl(M/R) and
+ * s² = (σ_r/100)² + (σ_nl/100)²/(fl(v·nrow) + 1), the sum of the two Gaussian noises. Each count's
+ * distribution (probabilities rounded to multiples of 2^-32) is a Walker alias table of 2^lw
+ * buckets: one 32-bit uniform u picks bucket u >> (32 − lw) and compares the remaining bits with
+ * the bucket's threshold — one Philox draw and two table reads per conversion, exact in
+ * distribution. */
+/* A noise-free transfer table in code form, for ADCs with at most 64 codes: table[M] ==
+ * val[(M·mul + add) >> 16] for every count M of the table (found and verified when the plan is
+ * built), so vector kernels can replace a gather by a multiply-add and a register permute. */
+typedef struct {
+  int ok;
+  int32_t mul, add;  /* 0 <= mul < 2^15 (a 16-bit multiply) */
+  int ncodes;        /* A + 1 <= 64 */
+  float val[64];
+} asim_codemap;
+
+typedef struct {
+  int lw;          /* log2 buckets per count (>= 1) */
+  int64_t mmax;    /* largest count */
+  uint32_t *thr;   /* [(mmax + 1) << lw] thresholds */
+  float *val;      /* [2·((mmax + 1) << lw)]: ADC value of the bucket's own code, of its alias */
+} asim_noise_table;
 
 /* One ADC conversion step of a macro load. */
 typedef struct {
@@ -43,6 +69,8 @@ typedef struct {
   int noisy;                 /* analog cycle (not protected by hybrid_levels) */
   const float *table;        /* noise-free transfer ADC(M) for M = 0..table_max, or NULL */
   int64_t table_max;
+  const asim_noise_table *ntab; /* noisy cycles: the code distributions, or NULL (formula) */
+  const asim_codemap *cmap;     /* the table in code form, or NULL */
 } asim_cycle;
 
 typedef struct {
@@ -54,6 +82,8 @@ typedef struct {
   int64_t wpl;               /* 64-bit words per load */
   int noisy_any;             /* some cycle draws noise (sigma > 0 and not hybrid) */
   int lossless;              /* every cycle maps M to exactly M and there is no noise */
+  asim_noise_table ntabs[ASIM_MAX_BITS + 1]; /* owned; per cycle width */
+  asim_codemap cmaps[ASIM_MAX_BITS + 1];
 } asim_macro;
 
 /* Builds the cycle plan; validates the parameters with clear errors. */
@@ -87,8 +117,20 @@ typedef struct {
   int64_t elem0, p_stride, o_stride;
 } asim_noise_addr;
 
-/* acc[p·ps + o·os] = simulated Σ_k X[p][k]·W[o][k] for all p < X->rows, o < W->rows. */
+/* acc[p·ps + o·os] = simulated Σ_k X[p][k]·W[o][k] for all p < X->rows, o < W->rows, through
+ * the fast kernels (engine.h; the operands are repacked into their layout). */
 asim_status asim_macro_run(float *acc, int64_t ps, int64_t os, const asim_macro *m,
                            const asim_bitmat *W, const asim_bitmat *X, const asim_noise_addr *na);
+/* The same product computed one output and one conversion at a time in plain C: the
+ * specification the fast kernels are tested against. */
+asim_status asim_macro_run_reference(float *acc, int64_t ps, int64_t os, const asim_macro *m,
+                                     const asim_bitmat *W, const asim_bitmat *X, const asim_noise_addr *na);
+
+/* One noisy conversion of count M with uniform u (the table path of asim_noise_table). */
+static inline float asim_noise_sample(const asim_noise_table *t, int64_t M, uint32_t u) {
+  uint64_t idx = ((uint64_t)M << t->lw) | (u >> (32 - t->lw));
+  uint32_t r = u & ((1u << (32 - t->lw)) - 1u);
+  return t->val[2 * idx + (r >= t->thr[idx])];
+}
 
 #endif

@@ -53,6 +53,8 @@ typedef struct {
   /* the network as a list of operations (built by asim_model_init) */
   struct asim_op *ops;
   int n_ops, cap_ops, n_asim_layers;
+  /* engine weight caches, two per operation (attention: qkv, proj), created by the forward pass */
+  struct asim_wcache **caches;
 } asim_model;
 
 /* Architecture by ASiM model name ("ResNet-18", "VGG16-BN", "ViT-B-32", ...). vit_layers > 0

@@ -26,8 +26,9 @@ void asim_layernorm_forward(float *y, const float *x, int64_t rows, int n, const
                             const float *beta, float eps);
 /* GELU, exact erf form. */
 void asim_gelu_forward(float *y, const float *x, int64_t n);
-/* Conv of float tensors through im2col + sgemm (ViT patch embedding): out (B, O, Ho, Wo). */
+/* Float conv out (B, O, Ho, Wo), computed as PyTorch's CPU conv would for a call of
+ * `torch_batch` samples (it picks its algorithm by batch size; see nn.c). */
 asim_status asim_conv2d_float(float *out, const float *in, int B, int C, int H, int W, const float *w, const float *bias,
-                      int O, int k, int stride, int pad);
+                              int O, int k, int stride, int pad, int64_t torch_batch);
 
 #endif

@@ -25,6 +25,10 @@ typedef struct {
 void asim_normal2(asim_noise_key key, uint64_t sample, uint32_t elem, uint32_t cycle,
                   uint32_t stream, float *z1, float *z2);
 
+/* Word 0 of the same Philox block as asim_normal2 (one uniform 32-bit integer): the draw of a
+ * table-sampled noisy ADC conversion. */
+uint32_t asim_uniform_u32(asim_noise_key key, uint64_t sample, uint32_t elem, uint32_t cycle, uint32_t stream);
+
 /* Four uniforms in [0, 1) for a counter (initialisation, training data order). */
 void asim_uniform4(asim_noise_key key, uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, float u[4]);
 

@@ -94,6 +94,164 @@ static void plan_cycles(asim_macro *m) {
   }
 }
 
+
+/* ---- noisy ADC as per-count code distributions ---------------------------------------------- */
+
+/* Beyond these the formula path is used (huge ADCs, or tables too large to pay off). */
+#define ASIM_NTAB_MAX_ADC 15
+#define ASIM_NTAB_MAX_LW 10
+#define ASIM_NTAB_MAX_ENTRIES ((int64_t)1 << 23)
+
+typedef struct {
+  double v, s, A; /* clamped normalised count, total noise std, ADC steps */
+} code_dist;
+
+static code_dist dist_of(const asim_macro *m, float R, int64_t M) {
+  const asim_macro_desc *d = &m->d;
+  code_dist c;
+  /* v and the non-linearity denominator in float32, exactly as asim_adc computes them */
+  float v = clamp01((float)M / R);
+  float vn = v * (float)d->nrow + 1.0f;
+  double sr = (double)d->rand_noise_sigma / 100.0, snl = (double)d->non_linear_sigma / 100.0;
+  c.v = v;
+  c.s = sqrt(sr * sr + snl * snl / (double)vn);
+  c.A = m->A;
+  return c;
+}
+
+/* 2^32·P(q <= c), rounded; 0 below the codes, 2^32 from code A on. */
+static uint64_t cdf32(const code_dist *c, int64_t code) {
+  if (code < 0) return 0;
+  if ((double)code >= c->A) return (uint64_t)1 << 32;
+  double z = (((double)code + 0.5) / c->A - c->v) / c->s;
+  double F = 0.5 * erfc(-z * M_SQRT1_2);
+  double t = nearbyint(ldexp(F, 32));
+  if (t <= 0) return 0;
+  if (t >= 4294967296.0) return (uint64_t)1 << 32;
+  return (uint64_t)t;
+}
+
+/* The codes with probability mass: [lo, hi]. */
+static void code_window(const code_dist *c, int64_t *lo, int64_t *hi) {
+  int64_t c0 = (int64_t)nearbyint(c->v * c->A);
+  int64_t a = c0, b = c0;
+  while (cdf32(c, a - 1) > 0) a--;
+  while (cdf32(c, b) < ((uint64_t)1 << 32)) b++;
+  *lo = a, *hi = b;
+}
+
+static asim_status build_noise_table(asim_noise_table *t, const asim_macro *m, float R, int64_t mmax, int *ok) {
+  *ok = 0;
+  memset(t, 0, sizeof *t);
+  if (m->d.adc_prec > ASIM_NTAB_MAX_ADC) return ASIM_OK;
+  int64_t maxcount = 1;
+  for (int64_t M = 0; M <= mmax; M++) {
+    code_dist c = dist_of(m, R, M);
+    int64_t lo, hi;
+    code_window(&c, &lo, &hi);
+    if (hi - lo + 1 > maxcount) maxcount = hi - lo + 1;
+    if (maxcount > ((int64_t)1 << ASIM_NTAB_MAX_LW)) return ASIM_OK;
+  }
+  int lw = 1;
+  while (((int64_t)1 << lw) < maxcount) lw++;
+  const int64_t W = (int64_t)1 << lw, n = (mmax + 1) << lw;
+  if (n > ASIM_NTAB_MAX_ENTRIES) return ASIM_OK;
+  asim_status st = ASIM_OK;
+  uint64_t *mass = NULL;
+  int64_t *small = NULL, *large = NULL, *alias = NULL;
+  uint32_t *thr = NULL;
+  ASIM_CHECK_GOTO(st, ASIM_ALLOC(t->thr, (size_t)n), fail);
+  ASIM_CHECK_GOTO(st, ASIM_ALLOC(t->val, (size_t)(2 * n)), fail);
+  ASIM_CHECK_GOTO(st, ASIM_ALLOC(mass, (size_t)W), fail);
+  ASIM_CHECK_GOTO(st, ASIM_ALLOC(small, (size_t)W), fail);
+  ASIM_CHECK_GOTO(st, ASIM_ALLOC(large, (size_t)W), fail);
+  ASIM_CHECK_GOTO(st, ASIM_ALLOC(alias, (size_t)W), fail);
+  ASIM_CHECK_GOTO(st, ASIM_ALLOC(thr, (size_t)W), fail);
+  t->lw = lw;
+  t->mmax = mmax;
+  const uint64_t cap = (uint64_t)1 << (32 - lw);
+  for (int64_t M = 0; M <= mmax; M++) {
+    code_dist c = dist_of(m, R, M);
+    int64_t lo, hi;
+    code_window(&c, &lo, &hi);
+    uint64_t prev = cdf32(&c, lo - 1);
+    int64_t ns = 0, nl = 0;
+    for (int64_t k = 0; k < W; k++) {
+      if (lo + k <= hi) {
+        uint64_t cur = cdf32(&c, lo + k);
+        mass[k] = cur - prev;
+        prev = cur;
+      } else {
+        mass[k] = 0;
+      }
+      alias[k] = k;
+      thr[k] = (uint32_t)cap;
+      if (mass[k] < cap) small[ns++] = k;
+      else large[nl++] = k;
+    }
+    /* Walker's alias construction in integers: exact, every bucket holds cap units */
+    while (ns > 0 && nl > 0) {
+      int64_t sk = small[--ns], lk = large[nl - 1];
+      thr[sk] = (uint32_t)mass[sk];
+      alias[sk] = lk;
+      mass[lk] -= cap - mass[sk];
+      if (mass[lk] < cap) nl--, small[ns++] = lk;
+    }
+    for (int64_t k = 0; k < W; k++) {
+      int64_t own = lo + k <= hi ? lo + k : lo + alias[k], oth = lo + alias[k];
+      int64_t e = (M << lw) | k;
+      t->thr[e] = thr[k];
+      t->val[2 * e] = ((float)own / m->A) * R;
+      t->val[2 * e + 1] = ((float)oth / m->A) * R;
+    }
+  }
+  *ok = 1;
+  goto done;
+fail:
+  free(t->thr);
+  free(t->val);
+  memset(t, 0, sizeof *t);
+done:
+  free(mass);
+  free(small);
+  free(large);
+  free(alias);
+  free(thr);
+  return st;
+}
+
+/* The code form of a noise-free table (asim_codemap), when one exists. */
+static void build_codemap(asim_codemap *cm, const asim_macro *m, const float *table, int64_t tmax, float R) {
+  memset(cm, 0, sizeof *cm);
+  if (m->A > 63.0f || tmax > 32767) return;
+  const int A = (int)m->A;
+  static _Thread_local int q[32768];
+  for (int64_t M = 0; M <= tmax; M++) {
+    float v = clamp01((float)M / R);
+    q[M] = (int)rintf(v * m->A); /* asim_adc's code for M */
+    float val = ((float)q[M] / m->A) * R;
+    if (memcmp(&val, &table[M], 4)) return; /* not the table's value: no code form */
+  }
+  for (int c = 0; c <= A; c++) cm->val[c] = ((float)c / m->A) * R;
+  /* floor((M·mul + add) / 2^16) = q[M] for all M: for each mul near A·2^16/R, the feasible adds */
+  const double c0 = (double)A * 65536.0 / (double)R;
+  for (int64_t d = 0; d <= 512; d++)
+    for (int sgn = -1; sgn <= 1; sgn += 2) {
+      int64_t mul = (int64_t)c0 + sgn * d;
+      if (mul < 0 || mul >= 32768) continue;
+      int64_t lo = 0, hi = INT64_MAX;
+      for (int64_t M = 0; M <= tmax && lo <= hi; M++) {
+        int64_t a = ((int64_t)q[M] << 16) - M * mul, b = (((int64_t)q[M] + 1) << 16) - 1 - M * mul;
+        if (a > lo) lo = a;
+        if (b < hi) hi = b;
+      }
+      if (lo <= hi && tmax * mul + lo < ((int64_t)1 << 31)) {
+        cm->ok = 1, cm->mul = (int32_t)mul, cm->add = (int32_t)lo, cm->ncodes = A + 1;
+        return;
+      }
+    }
+}
+
 asim_status asim_macro_init(asim_macro *m, const asim_macro_desc *d) {
   memset(m, 0, sizeof *m);
   ASIM_CHECK(check_desc(d));
@@ -134,12 +292,30 @@ asim_status asim_macro_init(asim_macro *m, const asim_macro_desc *d) {
           if (t[M] != (float)M) lossless = 0;
         }
         table_of[cy->nbits] = t;
+        build_codemap(&m->cmaps[cy->nbits], m, t, tmax, cy->R);
         t += tmax + 1;
       }
       cy->table = table_of[cy->nbits];
       cy->table_max = tmax;
+      if (m->cmaps[cy->nbits].ok) cy->cmap = &m->cmaps[cy->nbits];
     }
     m->lossless = lossless;
+  }
+  /* Noisy cycles: per-width code distributions, unless the formula is asked for */
+  if (m->noisy_any && !d->noise_formula) {
+    const char *env = getenv("ASIM_NOISE_SAMPLER");
+    int formula = env && !strcmp(env, "formula");
+    int tried[ASIM_MAX_BITS + 1] = {0}, have[ASIM_MAX_BITS + 1] = {0};
+    for (int c = 0; c < m->n_cycles && !formula; c++) {
+      asim_cycle *cy = &m->cycles[c];
+      if (!cy->noisy) continue;
+      if (!tried[cy->nbits]) {
+        tried[cy->nbits] = 1;
+        int64_t mmax = (((int64_t)1 << cy->nbits) - 1) * d->load_rows;
+        ASIM_CHECK_GOTO(st, build_noise_table(&m->ntabs[cy->nbits], m, cy->R, mmax, &have[cy->nbits]), fail);
+      }
+      if (have[cy->nbits]) cy->ntab = &m->ntabs[cy->nbits];
+    }
   }
   return ASIM_OK;
 fail:
@@ -148,6 +324,10 @@ fail:
 }
 
 void asim_macro_free(asim_macro *m) {
+  for (int b = 0; b <= ASIM_MAX_BITS; b++) {
+    free(m->ntabs[b].thr);
+    free(m->ntabs[b].val);
+  }
   free(m->cycles);
   free(m->table_mem);
   memset(m, 0, sizeof *m);
@@ -184,8 +364,8 @@ void asim_bitmat_free(asim_bitmat *bm) {
   memset(bm, 0, sizeof *bm);
 }
 
-asim_status asim_macro_run(float *acc, int64_t ps, int64_t os, const asim_macro *m,
-                           const asim_bitmat *W, const asim_bitmat *X, const asim_noise_addr *na) {
+asim_status asim_macro_run_reference(float *acc, int64_t ps, int64_t os, const asim_macro *m,
+                                     const asim_bitmat *W, const asim_bitmat *X, const asim_noise_addr *na) {
   const asim_macro_desc *d = &m->d;
   if (W->bits != d->wbit || X->bits != d->xbit || W->n_loads != d->n_loads ||
       X->n_loads != d->n_loads || W->wpl != m->wpl || X->wpl != m->wpl)
@@ -219,7 +399,11 @@ asim_status asim_macro_run(float *acc, int64_t ps, int64_t os, const asim_macro 
           int64_t M = 0;
           for (int k = 0; k < cy->nbits; k++) M += (int64_t)cnt[cy->i][cy->bit[k]] << k;
           float V;
-          if (cy->noisy) {
+          if (cy->noisy && cy->ntab) {
+            uint32_t u = asim_uniform_u32(na->key, (uint64_t)sample, (uint32_t)(elem_p + o * na->o_stride),
+                                          asim_cycle_id((int)n, cy->i, cy->j), ASIM_STREAM_ADC);
+            V = asim_noise_sample(cy->ntab, M, u);
+          } else if (cy->noisy) {
             float z1, z2;
             asim_normal2(na->key, (uint64_t)sample, (uint32_t)(elem_p + o * na->o_stride),
                          asim_cycle_id((int)n, cy->i, cy->j), ASIM_STREAM_ADC, &z1, &z2);

@@ -3,13 +3,22 @@
 #include <Random123/philox.h>
 #include <math.h>
 
-void asim_normal2(asim_noise_key key, uint64_t sample, uint32_t elem, uint32_t cycle,
-                  uint32_t stream, float *z1, float *z2) {
+/* The one counter layout of every ADC draw (the vector kernels build the same counters). */
+static philox4x32_ctr_t draw(asim_noise_key key, uint64_t sample, uint32_t elem, uint32_t cycle, uint32_t stream) {
   philox4x32_key_t k = {{key.seed, key.layer_id}};
   /* the sample index takes 32 bits of its own and shares the stream word's high half,
    * so datasets beyond 2^32 samples still get distinct counters */
   philox4x32_ctr_t c = {{elem, (uint32_t)sample, cycle, stream ^ ((uint32_t)(sample >> 32) << 16)}};
-  philox4x32_ctr_t r = philox4x32(c, k);
+  return philox4x32(c, k);
+}
+
+uint32_t asim_uniform_u32(asim_noise_key key, uint64_t sample, uint32_t elem, uint32_t cycle, uint32_t stream) {
+  return draw(key, sample, elem, cycle, stream).v[0];
+}
+
+void asim_normal2(asim_noise_key key, uint64_t sample, uint32_t elem, uint32_t cycle,
+                  uint32_t stream, float *z1, float *z2) {
+  philox4x32_ctr_t r = draw(key, sample, elem, cycle, stream);
   /* Box-Muller in double: u in (0,1], so log(u) is finite. */
   const double inv = 1.0 / 4294967296.0;
   double u0 = ((double)r.v[0] + 0.5) * inv, u1 = ((double)r.v[1] + 0.5) * inv;

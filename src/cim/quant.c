@@ -1,10 +1,21 @@
 #include "asim/quant.h"
 
 #include <math.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
+/* The maxima skip NaNs (a NaN never compares greater), as a scalar loop would; the vector
+ * version only may return -0 for +0 when the maximum is zero (the scale fl(m + eps) is the same). */
 float asim_absmax(const float *x, int64_t n) {
   float m = 0.0f;
-  for (int64_t i = 0; i < n; i++) {
+  int64_t i = 0;
+#if defined(__AVX512F__)
+  __m512 v = _mm512_setzero_ps();
+  for (; i + 16 <= n; i += 16) v = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i)), v); /* NaN lane: keeps v */
+  m = _mm512_reduce_max_ps(v);
+#endif
+  for (; i < n; i++) {
     float a = fabsf(x[i]);
     if (a > m) m = a;
   }
@@ -14,7 +25,15 @@ float asim_absmax(const float *x, int64_t n) {
 float asim_max(const float *x, int64_t n) {
   if (n <= 0) return 0.0f;
   float m = x[0];
-  for (int64_t i = 1; i < n; i++)
+  if (isnan(m)) return m; /* the scalar loop never replaces a NaN start */
+  int64_t i = 1;
+#if defined(__AVX512F__)
+  __m512 v = _mm512_set1_ps(m);
+  for (; i + 16 <= n; i += 16) v = _mm512_max_ps(_mm512_loadu_ps(x + i), v);
+  float vm = _mm512_reduce_max_ps(v);
+  if (vm > m) m = vm;
+#endif
+  for (; i < n; i++)
     if (x[i] > m) m = x[i];
   return m;
 }

@@ -295,6 +295,8 @@ void asim_config_defaults(asim_config *c) {
   c->compat.quant_conv_double_bias = 1;
   c->compat.label_index_counts_files = 1;
   c->compat.cifar100_order = ASIM_ORDER_SORTED;
+  c->sweep.n_keys = 0;
+  c->sweep.repeats = 1;
 }
 
 /* ================================================================ text building */
@@ -934,6 +936,77 @@ static const char *include_name(ctx *x, const char *name) {
   return x->incnames[x->n_incnames++];
 }
 
+/* sweep = { key = [values]; repeats = N; }: checked here for form (known keys, lists of at most
+ * ASIM_SWEEP_MAX_VALUES scalars); each point is validated when it is applied. */
+static void read_sweep(ctx *x, const config_setting_t *g, const char *file, int line) {
+  char w[512];
+  if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
+    problem(x, "%s: sweep: must be a group, e.g. sweep = { asim_conv_adc_prec = [4, 6, 8]; repeats = 3; };",
+            where(file, line, w, sizeof w));
+    return;
+  }
+  x->c.sweep.n_keys = 0;
+  x->c.sweep.repeats = 1;
+  for (int i = 0; i < config_setting_length(g); i++) {
+    const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+    const char *name = config_setting_name(s);
+    int ln = config_setting_source_line(s);
+    if (!strcmp(name, "repeats")) {
+      if (config_setting_type(s) != CONFIG_TYPE_INT || config_setting_get_int(s) < 1 || config_setting_get_int(s) > 10000)
+        problem(x, "%s: sweep.repeats: must be an integer in 1..10000", where(file, ln, w, sizeof w));
+      else
+        x->c.sweep.repeats = config_setting_get_int(s);
+      continue;
+    }
+    if (find_key(name) < 0 || strchr(name, '.') != NULL) {
+      const char *sg = suggest_key(name);
+      problem(x, "%s: sweep.%s: not a sweepable key%s%s", where(file, ln, w, sizeof w), name,
+              sg ? "; did you mean " : "", sg ? sg : "");
+      continue;
+    }
+    int t = config_setting_type(s), n = config_setting_length(s);
+    if ((t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) || n < 1 || n > ASIM_SWEEP_MAX_VALUES) {
+      problem(x, "%s: sweep.%s: must be a list of 1..%d values, e.g. [4, 6, 8]", where(file, ln, w, sizeof w), name,
+              ASIM_SWEEP_MAX_VALUES);
+      continue;
+    }
+    if (x->c.sweep.n_keys == ASIM_SWEEP_MAX_KEYS) {
+      problem(x, "%s: sweep: at most %d keys", where(file, ln, w, sizeof w), ASIM_SWEEP_MAX_KEYS);
+      continue;
+    }
+    int k = x->c.sweep.n_keys++;
+    snprintf(x->c.sweep.key[k], sizeof x->c.sweep.key[k], "%s", name);
+    x->c.sweep.n_values[k] = n;
+    for (int v = 0; v < n; v++) {
+      sbuf b = {0};
+      const config_setting_t *e = config_setting_get_elem(s, (unsigned)v);
+      if (config_setting_type(e) == CONFIG_TYPE_GROUP || config_setting_type(e) == CONFIG_TYPE_LIST ||
+          config_setting_type(e) == CONFIG_TYPE_ARRAY)
+        problem(x, "%s: sweep.%s: values must be scalars", where(file, ln, w, sizeof w), name);
+      sb_setting(&b, e, 0);
+      if (b.p && strlen(b.p) >= sizeof x->c.sweep.value[k][v])
+        problem(x, "%s: sweep.%s: value too long", where(file, ln, w, sizeof w), name);
+      snprintf(x->c.sweep.value[k][v], sizeof x->c.sweep.value[k][v], "%s", b.p ? b.p : "");
+      free(b.p);
+    }
+  }
+}
+
+int64_t asim_config_sweep_points(const asim_config *cfg) {
+  int64_t n = 1;
+  for (int k = 0; k < cfg->sweep.n_keys; k++) n *= cfg->sweep.n_values[k];
+  return n;
+}
+
+int asim_config_sweep_point(const asim_config *cfg, int64_t p, char assign[][128]) {
+  for (int k = cfg->sweep.n_keys - 1; k >= 0; k--) { /* last key fastest */
+    int nv = cfg->sweep.n_values[k];
+    snprintf(assign[k], 128, "%s=%s", cfg->sweep.key[k], cfg->sweep.value[k][p % nv]);
+    p /= nv;
+  }
+  return cfg->sweep.n_keys;
+}
+
 static void walk(ctx *x, const config_setting_t *g, const char *group, int rank) {
   int n = config_setting_length(g);
   for (int i = 0; i < n; i++) {
@@ -949,6 +1022,10 @@ static void walk(ctx *x, const config_setting_t *g, const char *group, int rank)
       file = include_name(x, file);
     snprintf(full, sizeof full, "%s%s%s", group ? group : "", group ? "." : "", name);
     x->order = 10000000L + line;
+    if (!group && !strcmp(name, "sweep")) {
+      read_sweep(x, s, file, line);
+      continue;
+    }
     if (!group && is_group(name)) {
       if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
         char w[512];
@@ -1627,6 +1704,15 @@ asim_status asim_config_to_text(const asim_config *cfg, char **text) {
     sb_puts(&b, ";\n");
   }
   if (group[0]) sb_puts(&b, "};\n");
+  if (cfg->sweep.n_keys > 0 || cfg->sweep.repeats > 1) {
+    sb_puts(&b, "\n# ---- parameter sweep\nsweep = {\n");
+    for (int k = 0; k < cfg->sweep.n_keys; k++) {
+      sb_printf(&b, "  %s = [", cfg->sweep.key[k]);
+      for (int v = 0; v < cfg->sweep.n_values[k]; v++) sb_printf(&b, "%s%s", v ? ", " : "", cfg->sweep.value[k][v]);
+      sb_puts(&b, "];\n");
+    }
+    sb_printf(&b, "  repeats = %d;\n};\n", cfg->sweep.repeats);
+  }
   if (b.oom) {
     free(b.p);
     return ASIM_ERR(ASIM_ENOMEM, "asim_config_to_text: out of memory");
@@ -1662,6 +1748,12 @@ int asim_config_equal(const asim_config *a, const asim_config *b) {
     default:
       if (*CFIELD(a, k, int) != *CFIELD(b, k, int)) return 0;
     }
+  }
+  if (a->sweep.n_keys != b->sweep.n_keys || a->sweep.repeats != b->sweep.repeats) return 0;
+  for (int k = 0; k < a->sweep.n_keys; k++) {
+    if (strcmp(a->sweep.key[k], b->sweep.key[k]) || a->sweep.n_values[k] != b->sweep.n_values[k]) return 0;
+    for (int v = 0; v < a->sweep.n_values[k]; v++)
+      if (strcmp(a->sweep.value[k][v], b->sweep.value[k][v])) return 0;
   }
   return 1;
 }

@@ -1052,9 +1052,9 @@ static asim_status pkl_read_src(const src_t *src, asim_state *state, asim_ckpt_m
       goto done;
     }
   }
-  { /* a hand-made pickle can repeat a key; torch never does */
+  if (out.n > 1) { /* a hand-made pickle can repeat a key; torch never does */
     char **names = NULL;
-    ASIM_CHECK_GOTO(st, asim_calloc(&names, (size_t)(out.n ? out.n : 1), sizeof *names), done);
+    ASIM_CHECK_GOTO(st, asim_calloc(&names, (size_t)out.n, sizeof *names), done);
     memcpy(names, out.names, (size_t)out.n * sizeof *names);
     qsort(names, (size_t)out.n, sizeof *names, name_cmp);
     for (int i = 1; i < out.n; i++)

@@ -7,6 +7,7 @@
 
 #include "asim/linear.h"
 #include "asim/quant.h"
+#include "cim/kernels.h"
 
 asim_status asim_mha_check(const asim_mha_dims *a) {
   if (a->embed_dim < 1 || a->num_heads < 1 || a->embed_dim % a->num_heads)
@@ -71,7 +72,8 @@ static asim_cim_params part_params(const asim_mha_dims *a, int part) {
  * is also its element index within the sample (used for noise). */
 static asim_status batched_product(float *y, const float *wsrc, const float *xsrc, int B, int H, int64_t Wr,
                                    int64_t Xr, int64_t K, int64_t ps, int64_t os, int x_signed,
-                                   const asim_cim_params *p, uint32_t layer_id, const asim_exec *ex) {
+                                   const asim_cim_params *p, uint32_t layer_id, const asim_exec *ex,
+                                   const char *kind) {
   const int64_t wn = Wr * K, xn = Xr * K, yn = Wr * Xr, total_w = (int64_t)B * H * wn, total_x = (int64_t)B * H * xn;
   const asim_noise_key key = {ex ? ex->seed : 0, layer_id};
   const int64_t sample0 = ex ? ex->sample0 : 0;
@@ -80,7 +82,13 @@ static asim_status batched_product(float *y, const float *wsrc, const float *xsr
   float *sw = NULL, *sx = NULL, *wf = NULL, *xf = NULL;
   int32_t *wq = NULL, *xq = NULL;
   asim_macro m = {0};
-  asim_bitmat wb = {0}, xb = {0};
+  asim_opnd wo, xo;
+  memset(&wo, 0, sizeof wo);
+  memset(&xo, 0, sizeof xo);
+  const int prof = asim_prof_on();
+  double tp = 0, tk = 0, t0 = prof ? asim_prof_now() : 0, conv = 0;
+  int64_t fb_total = 0;
+  const asim_isa isa = asim_isa_active();
   ASIM_CHECK_GOTO(st, ASIM_ALLOC(sw, (size_t)B), done);
   ASIM_CHECK_GOTO(st, ASIM_ALLOC(sx, (size_t)B), done);
   if (per_sample) {
@@ -92,39 +100,54 @@ static asim_status batched_product(float *y, const float *wsrc, const float *xsr
     float s1 = asim_act_scale(wsrc, total_w, 1, ex), s2 = asim_act_scale(xsrc, total_x, x_signed, ex);
     for (int b = 0; b < B; b++) sw[b] = s1, sx[b] = s2;
   }
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(wf, (size_t)total_w), done);
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(xf, (size_t)total_x), done);
+  if (p->mode != ASIM_SIMULATION) { /* float operands of the Train/Inference products */
+    ASIM_CHECK_GOTO(st, asim_malloc(&wf, sizeof(float) * (size_t)total_w), done);
+    ASIM_CHECK_GOTO(st, asim_malloc(&xf, sizeof(float) * (size_t)total_x), done);
+  }
   if (p->mode == ASIM_TRAIN) {
     for (int b = 0; b < B; b++) {
       asim_fake_quantize(wf + b * H * wn, wsrc + b * H * wn, H * wn, sw[b], p->wbit, 1);
       asim_fake_quantize(xf + b * H * xn, xsrc + b * H * xn, H * xn, sx[b], p->xbit, x_signed);
     }
   } else {
-    ASIM_CHECK_GOTO(st, ASIM_ALLOC(wq, (size_t)total_w), done);
-    ASIM_CHECK_GOTO(st, ASIM_ALLOC(xq, (size_t)total_x), done);
+    ASIM_CHECK_GOTO(st, asim_malloc(&wq, sizeof(int32_t) * (size_t)total_w), done);
+    ASIM_CHECK_GOTO(st, asim_malloc(&xq, sizeof(int32_t) * (size_t)total_x), done);
     for (int b = 0; b < B; b++) {
       asim_quantize(wq + b * H * wn, wsrc + b * H * wn, H * wn, sw[b], p->wbit, 1);
       asim_quantize(xq + b * H * xn, xsrc + b * H * xn, H * xn, sx[b], p->xbit, x_signed);
     }
-    for (int64_t i = 0; i < total_w; i++) wf[i] = (float)wq[i];
-    for (int64_t i = 0; i < total_x; i++) xf[i] = (float)xq[i];
+    if (p->mode != ASIM_SIMULATION) {
+      for (int64_t i = 0; i < total_w; i++) wf[i] = (float)wq[i];
+      for (int64_t i = 0; i < total_x; i++) xf[i] = (float)xq[i];
+    }
   }
   if (p->mode == ASIM_SIMULATION) {
     asim_macro_desc d = asim_cim_macro_desc(p, p->wbit, p->xbit, x_signed, p->act_enc, K, p->nrow,
                                             (K + p->nrow - 1) / p->nrow);
     ASIM_CHECK_GOTO(st, asim_macro_init(&m, &d), done);
+    ASIM_CHECK_GOTO(st, asim_opnd_alloc(&wo, Wr, p->wbit, 1, &m, isa), done);
+    ASIM_CHECK_GOTO(st, asim_opnd_alloc(&xo, Xr, p->xbit, x_signed, &m, isa), done);
   }
+  if (prof) tp += asim_prof_now() - t0;
   for (int b = 0; b < B; b++)
     for (int h = 0; h < H; h++) {
       const int64_t bh = (int64_t)b * H + h;
       float *yy = y + bh * yn;
       if (p->mode == ASIM_SIMULATION) {
-        ASIM_CHECK_GOTO(st, asim_bitmat_pack(&wb, wq + bh * wn, Wr, &m, p->wbit), done);
-        ASIM_CHECK_GOTO(st, asim_bitmat_pack(&xb, xq + bh * xn, Xr, &m, p->xbit), done);
+        double ta = prof ? asim_prof_now() : 0;
+        asim_opnd_set_rows(&wo, wq + bh * wn, K, K, p->nrow);
+        ASIM_CHECK_GOTO(st, asim_opnd_prepare_w(&wo, &m, isa, 1), done);
+        ASIM_CHECK_GOTO(st, asim_opnd_fill_x(&xo, &m, isa, xq + bh * xn, K, K), done);
+        double tb = prof ? asim_prof_now() : 0;
         asim_noise_addr na = {key, sample0 + b, Xr, (int64_t)h * yn, ps, os};
-        ASIM_CHECK_GOTO(st, asim_macro_run(yy, ps, os, &m, &wb, &xb, &na), done);
-        asim_bitmat_free(&wb);
-        asim_bitmat_free(&xb);
+        int64_t fb = 0;
+        const asim_out ao = asim_out_rows(yy, ps, os, Xr);
+        ASIM_CHECK_GOTO(st, asim_engine_run(&ao, &m, &wo, &xo, &na, asim_exec_threads(ex), isa, &fb), done);
+        if (prof) {
+          tp += tb - ta, tk += asim_prof_now() - tb;
+          fb_total += fb;
+          if (!xo.gemm) conv += (double)Wr * Xr * m.d.n_loads * m.n_cycles;
+        }
       } else {
         /* float product of (fake-)quantised operands: Y (Xr × Wr in p,o) */
         if (ps == 1) /* yy[o·Wr... ] layout (o, p): W · Xᵀ */
@@ -142,9 +165,13 @@ static asim_status batched_product(float *y, const float *wsrc, const float *xsr
     const float D = asim_dequant_divisor(p->wbit, p->xbit, x_signed);
     for (int b = 0; b < B; b++) asim_dequantize(y + (int64_t)b * H * yn, H * yn, sw[b], sx[b], D);
   }
+  if (prof && p->mode == ASIM_SIMULATION) {
+    double t4[4] = {0, tp, tp + tk, tp + tk};
+    asim_prof_record(layer_id, kind, t4, (double)B * H * Wr * Xr * K, conv, (double)fb_total);
+  }
 done:
-  asim_bitmat_free(&wb);
-  asim_bitmat_free(&xb);
+  asim_opnd_free(&wo);
+  asim_opnd_free(&xo);
   asim_macro_free(&m);
   free(sw);
   free(sx);
@@ -161,7 +188,7 @@ asim_status asim_mha_qk(float *S, const float *q, const float *k, int B, int T, 
   const int H = a->num_heads, D = a->embed_dim / H;
   asim_cim_params p = part_params(a, 1);
   /* S[n][m]: weight row o = query n, activation row p = key m */
-  ASIM_CHECK(batched_product(S, q, k, B, H, T, T, D, 1, T, 1, &p, a->layer_id + 1, ex));
+  ASIM_CHECK(batched_product(S, q, k, B, H, T, T, D, 1, T, 1, &p, a->layer_id + 1, ex, "qk"));
   return ASIM_OK;
 }
 
@@ -175,25 +202,65 @@ asim_status asim_mha_av(float *O, const float *P, const float *v, int B, int T, 
   for (int64_t bh = 0; bh < (int64_t)B * H; bh++) /* weight rows are value columns: vᵀ (D, T) */
     for (int t = 0; t < T; t++)
       for (int d = 0; d < D; d++) vt[(bh * D + d) * T + t] = v[(bh * T + t) * D + d];
-  asim_status st = batched_product(O, vt, P, B, H, D, T, T, D, 1, 0, &p, a->layer_id + 2, ex);
+  asim_status st = batched_product(O, vt, P, B, H, D, T, T, D, 1, 0, &p, a->layer_id + 2, ex, "av");
   free(vt);
   if (st) return asim_error_trace(st, __FILE__, __LINE__, "AV product");
   return ASIM_OK;
 }
 
+/* SLEEF's expf_u10 (what PyTorch's vectorised exp calls): Cody-Waite reduction by ln 2 and a
+ * degree-6 polynomial with FMAs. Bit-exact with PyTorch's CPU exp. */
+static float sleef_expf(float d) {
+  const float R_LN2 = 1.442695040888963407359924681001892137426645954152985934135449406931f;
+  const float L2U = 0.693145751953125f, L2L = 1.428606765330187045e-06f;
+  int q = (int)rintf(d * R_LN2);
+  float s = fmaf((float)q, -L2U, d);
+  s = fmaf((float)q, -L2L, s);
+  float u = 0.000198527617612853646278381f;
+  u = fmaf(u, s, 0.00139304355252534151077271f);
+  u = fmaf(u, s, 0.00833336077630519866943359f);
+  u = fmaf(u, s, 0.0416664853692054748535156f);
+  u = fmaf(u, s, 0.166666671633720397949219f);
+  u = fmaf(u, s, 0.5f);
+  u = 1.0f + fmaf(s * s, u, s);
+  u = ldexpf(ldexpf(u, q >> 1), q - (q >> 1));
+  if (d < -104.0f) u = 0.0f;
+  if (d > 100.0f) u = INFINITY;
+  return u;
+}
+
+/* PyTorch's vectorised sum of a row (reduce_all over 8-lane AVX2 vectors): lanes accumulate,
+ * the partial tail adds into the first lanes, then the lanes fold as a tree (i+4, i+2, i+1);
+ * rows shorter than a vector fold sequentially. */
+static float torch_row_sum(const float *e, int64_t n) {
+  if (n < 8) {
+    float t = e[0];
+    for (int64_t i = 1; i < n; i++) t += e[i];
+    return t;
+  }
+  float acc[8];
+  for (int l = 0; l < 8; l++) acc[l] = e[l];
+  int64_t d = 8;
+  for (; d < n - n % 8; d += 8)
+    for (int l = 0; l < 8; l++) acc[l] += e[d + l];
+  for (int64_t l = 0; l < n - d; l++) acc[l] += e[d + l];
+  float b[4], c[2];
+  for (int l = 0; l < 4; l++) b[l] = acc[l] + acc[l + 4];
+  for (int l = 0; l < 2; l++) c[l] = b[l] + b[l + 2];
+  return c[0] + c[1];
+}
+
 void asim_softmax_rows(float *y, const float *x, int64_t rows, int64_t n) {
+  /* PyTorch's CPU softmax over the last axis, bit for bit: max, exp(x - max), sum, times 1/sum.
+   * Its output is quantised by the AV product, so every rounding matters. */
   for (int64_t r = 0; r < rows; r++) {
     const float *xr = x + r * n;
     float *yr = y + r * n;
     float mx = xr[0];
     for (int64_t i = 1; i < n; i++)
       if (xr[i] > mx) mx = xr[i];
-    float sum = 0.0f;
-    for (int64_t i = 0; i < n; i++) {
-      yr[i] = expf(xr[i] - mx);
-      sum += yr[i];
-    }
-    float inv = 1.0f / sum;
+    for (int64_t i = 0; i < n; i++) yr[i] = sleef_expf(xr[i] - mx);
+    float inv = 1.0f / torch_row_sum(yr, n);
     for (int64_t i = 0; i < n; i++) yr[i] *= inv;
   }
 }
@@ -204,17 +271,17 @@ asim_status asim_mha_forward(float *out, const float *in, int B, int T, const fl
   ASIM_CHECK(asim_mha_check(a));
   const int E = a->embed_dim, H = a->num_heads, D = E / H;
   const int64_t BT = (int64_t)B * T, bhtd = (int64_t)B * H * T * D, bhtt = (int64_t)B * H * T * T;
-  asim_linear_dims lin = {E, 3 * E, part_params(a, 0), a->layer_id};
+  asim_linear_dims lin = {E, 3 * E, part_params(a, 0), a->layer_id, a->qkv_cache};
   asim_status st = ASIM_OK;
   float *z = NULL, *q = NULL, *k = NULL, *v = NULL, *S = NULL, *P = NULL, *O = NULL, *y = NULL;
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(z, (size_t)(BT * 3 * E)), done);
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(q, (size_t)bhtd), done);
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(k, (size_t)bhtd), done);
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(v, (size_t)bhtd), done);
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(S, (size_t)bhtt), done);
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(P, (size_t)bhtt), done);
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(O, (size_t)bhtd), done);
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(y, (size_t)(BT * E)), done);
+  ASIM_CHECK_GOTO(st, asim_malloc(&z, sizeof(float) * (size_t)(BT * 3 * E)), done);
+  ASIM_CHECK_GOTO(st, asim_malloc(&q, sizeof(float) * (size_t)bhtd), done);
+  ASIM_CHECK_GOTO(st, asim_malloc(&k, sizeof(float) * (size_t)bhtd), done);
+  ASIM_CHECK_GOTO(st, asim_malloc(&v, sizeof(float) * (size_t)bhtd), done);
+  ASIM_CHECK_GOTO(st, asim_malloc(&S, sizeof(float) * (size_t)bhtt), done);
+  ASIM_CHECK_GOTO(st, asim_malloc(&P, sizeof(float) * (size_t)bhtt), done);
+  ASIM_CHECK_GOTO(st, asim_malloc(&O, sizeof(float) * (size_t)bhtd), done);
+  ASIM_CHECK_GOTO(st, asim_malloc(&y, sizeof(float) * (size_t)(BT * E)), done);
 
   ASIM_CHECK_GOTO(st, asim_linear_forward(z, in, B, T, qkv_w, qkv_b, &lin, ex), done);
   for (int b = 0; b < B; b++)
@@ -243,6 +310,7 @@ asim_status asim_mha_forward(float *out, const float *in, int B, int T, const fl
           y[((int64_t)b * T + t) * E + h * D + d] = O[(((int64_t)b * H + h) * T + t) * D + d];
   lin.out_features = E;
   lin.layer_id = a->layer_id + 3;
+  lin.cache = a->proj_cache;
   ASIM_CHECK_GOTO(st, asim_linear_forward(out, y, B, T, proj_w, proj_b, &lin, ex), done);
 
   if (trace) {

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 
 #include "asim/quant.h"
+#include "cim/kernels.h"
+#include <string.h>
 
 asim_status asim_linear_check(const asim_linear_dims *l) {
   if (l->in_features < 1 || l->out_features < 1)
@@ -40,8 +42,8 @@ asim_status asim_linear_forward(float *out, const float *in, int B, int T, const
   asim_status st = ASIM_OK;
   float *sx = NULL, *wf = NULL, *xf = NULL;
   int32_t *wq = NULL, *xq = NULL;
-  asim_macro m = {0};
-  asim_bitmat wb = {0}, xb = {0};
+  asim_wcache wlocal, *wc = l->cache ? l->cache : &wlocal;
+  memset(&wlocal, 0, sizeof wlocal);
 
   ASIM_CHECK_GOTO(st, ASIM_ALLOC(sx, (size_t)B), done);
   if (per_sample)
@@ -50,9 +52,11 @@ asim_status asim_linear_forward(float *out, const float *in, int B, int T, const
     float s = asim_act_scale(in, B * in_n, sa, ex);
     for (int b = 0; b < B; b++) sx[b] = s;
   }
-  const float sw = asim_scale_from_max(asim_absmax(weight, O * K));
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(wf, (size_t)(O * K)), done);
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(xf, (size_t)(B * in_n)), done);
+  float sw = p->mode == ASIM_SIMULATION ? 0.0f : asim_scale_from_max(asim_absmax(weight, O * K));
+  if (p->mode != ASIM_SIMULATION) {
+    ASIM_CHECK_GOTO(st, ASIM_ALLOC(wf, (size_t)(O * K)), done);
+    ASIM_CHECK_GOTO(st, ASIM_ALLOC(xf, (size_t)(B * in_n)), done);
+  }
 
   if (p->mode == ASIM_TRAIN) {
     asim_fake_quantize(wf, weight, O * K, sw, p->wbit, 1);
@@ -68,25 +72,40 @@ asim_status asim_linear_forward(float *out, const float *in, int B, int T, const
     goto done;
   }
 
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(wq, (size_t)(O * K)), done);
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(xq, (size_t)(B * in_n)), done);
-  asim_quantize(wq, weight, O * K, sw, p->wbit, 1);
+  ASIM_CHECK_GOTO(st, asim_malloc(&xq, sizeof(int32_t) * (size_t)(B * in_n)), done); /* fully written */
   for (int b = 0; b < B; b++) asim_quantize(xq + b * in_n, in + b * in_n, in_n, sx[b], p->xbit, sa);
   const float D = asim_dequant_divisor(p->wbit, p->xbit, sa);
 
   if (p->mode == ASIM_INFERENCE) {
+    ASIM_CHECK_GOTO(st, ASIM_ALLOC(wq, (size_t)(O * K)), done);
+    asim_quantize(wq, weight, O * K, sw, p->wbit, 1);
     for (int64_t i = 0; i < O * K; i++) wf[i] = (float)wq[i];
     for (int64_t i = 0; i < B * in_n; i++) xf[i] = (float)xq[i];
     linear_gemm(out, xf, wf, (int64_t)B * T, O, K);
     for (int b = 0; b < B; b++) asim_trim_noise(out + b * out_n, out_n, out_n, p->trim_noise, key, sample0 + b);
   } else {
+    const int prof = asim_prof_on();
+    double t[4] = {prof ? asim_prof_now() : 0, 0, 0, 0};
     asim_macro_desc d = asim_cim_macro_desc(p, p->wbit, p->xbit, sa, p->act_enc, K, p->nrow,
                                             (K + p->nrow - 1) / p->nrow);
-    ASIM_CHECK_GOTO(st, asim_macro_init(&m, &d), done);
-    ASIM_CHECK_GOTO(st, asim_bitmat_pack(&wb, wq, O, &m, p->wbit), done);
-    ASIM_CHECK_GOTO(st, asim_bitmat_pack(&xb, xq, (int64_t)B * T, &m, p->xbit), done);
+    const asim_isa isa = asim_isa_active();
+    const asim_macro *mp;
+    const asim_opnd *Wp;
+    ASIM_CHECK_GOTO(st, asim_wcache_get(wc, weight, O, K, &d, isa, &mp, &Wp, &sw), done);
+    const int64_t xkey[6] = {K, 0, 0, 0, 0, 0};
+    asim_opnd *X;
+    ASIM_CHECK_GOTO(st, asim_wcache_xspace(wc, xkey, (int64_t)B * T, p->xbit, sa, isa, &X), done);
+    ASIM_CHECK_GOTO(st, asim_opnd_fill_x(X, mp, isa, xq, K, K), done);
+    if (prof) t[1] = asim_prof_now();
     asim_noise_addr na = {key, sample0, T, 0, O, 1};
-    ASIM_CHECK_GOTO(st, asim_macro_run(out, O, 1, &m, &wb, &xb, &na), done);
+    int64_t fb = 0;
+    const asim_out ao = asim_out_rows(out, O, 1, (int64_t)B * T);
+    ASIM_CHECK_GOTO(st, asim_engine_run(&ao, mp, Wp, X, &na, asim_exec_threads(ex), isa, &fb), done);
+    if (prof) {
+      t[2] = t[3] = asim_prof_now();
+      asim_prof_record(l->layer_id, "linear", t, (double)B * T * O * K,
+                       X->gemm ? 0.0 : (double)B * T * O * mp->d.n_loads * mp->n_cycles, (double)fb);
+    }
   }
   for (int b = 0; b < B; b++) {
     float *y = out + b * out_n;
@@ -96,9 +115,7 @@ asim_status asim_linear_forward(float *out, const float *in, int B, int T, const
         for (int64_t o = 0; o < O; o++) y[r * O + o] += bias[o];
   }
 done:
-  asim_bitmat_free(&xb);
-  asim_bitmat_free(&wb);
-  asim_macro_free(&m);
+  if (wc == &wlocal) asim_wcache_clear(&wlocal);
   free(sx);
   free(wf);
   free(xf);

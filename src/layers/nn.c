@@ -157,8 +157,8 @@ void asim_gelu_forward(float *y, const float *x, int64_t n) {
  * Otherwise it runs im2col + BLAS sgemm. Following the same choice makes the stems of every
  * network (few input channels) bit-exact with ASiM, which matters because their outputs are
  * quantised downstream. Wider convs use sgemm (training), where exactness is not needed. */
-static int torch_uses_onednn(int B, int C, int H, int W, int k) {
-  return B > 1 || k > 3 || (int64_t)B * C * H * W > 20480;
+static int torch_uses_onednn(int64_t B, int C, int H, int W, int k) {
+  return B > 1 || k > 3 || B * C * H * W > 20480;
 }
 
 static void conv_direct_fma(float *out, const float *in, int B, int C, int H, int W, const float *w,
@@ -210,8 +210,8 @@ static void conv_direct_fma(float *out, const float *in, int B, int C, int H, in
 }
 
 asim_status asim_conv2d_float(float *out, const float *in, int B, int C, int H, int W, const float *w, const float *bias,
-                              int O, int k, int stride, int pad) {
-  if (C <= 4 && torch_uses_onednn(B, C, H, W, k)) {
+                              int O, int k, int stride, int pad, int64_t torch_batch) {
+  if (C <= 4 && torch_uses_onednn(torch_batch, C, H, W, k)) {
     conv_direct_fma(out, in, B, C, H, W, w, bias, O, k, stride, pad);
     return ASIM_OK;
   }

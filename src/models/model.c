@@ -155,6 +155,10 @@ fail:
 }
 
 void asim_model_free(asim_model *m) {
+  if (m->caches)
+    for (int i = 0; i < 2 * m->n_ops; i++) asim_wcache_free(m->caches[i]);
+  free(m->caches);
+  m->caches = NULL;
   asim_state_free(&m->params);
   free(m->ops);
   m->ops = NULL;
@@ -438,6 +442,10 @@ asim_status asim_model_forward(asim_model *m, float *logits, const float *x, int
   act cur = {NULL, T_IMG, m->in_ch, m->image_size, m->image_size}, stack[2];
   int sp = 0;
   float *y = NULL;
+  if (!m->caches) { /* the engine's weight caches: weights quantised and packed once per layer */
+    ASIM_CHECK(ASIM_ALLOC(m->caches, (size_t)(2 * m->n_ops)));
+    for (int i = 0; i < 2 * m->n_ops; i++) ASIM_CHECK(asim_wcache_new(&m->caches[i]));
+  }
   ASIM_CHECK(asim_malloc(&cur.x, sizeof(float) * (size_t)B * act_numel(&cur)));
   memcpy(cur.x, x, sizeof(float) * (size_t)B * act_numel(&cur));
   for (int i = 0; i < m->n_ops && !st; i++) {
@@ -460,10 +468,11 @@ asim_status asim_model_forward(asim_model *m, float *logits, const float *x, int
       if (st) break;
       ASIM_CHECK_GOTO(st, asim_malloc(&y, sizeof(float) * (size_t)B * act_numel(&out)), done);
       if (o->kind == OP_FCONV) {
-        st = asim_conv2d_float(y, cur.x, B, cur.c, cur.h, cur.w, w, b, o->out, o->k, o->stride, o->pad);
+        st = asim_conv2d_float(y, cur.x, B, cur.c, cur.h, cur.w, w, b, o->out, o->k, o->stride, o->pad,
+                               ex && ex->batch_size > 0 ? ex->batch_size : B);
       } else {
         asim_conv_dims d = {o->in, o->out, o->k, o->stride, o->pad, group_params(m, o->group), o->layer_id,
-                            o->kind == OP_QCONV};
+                            o->kind == OP_QCONV, m->caches[2 * i]};
         st = asim_conv2d_forward(y, cur.x, B, cur.h, cur.w, w, b, &d, ex);
       }
       break;
@@ -532,7 +541,7 @@ asim_status asim_model_forward(asim_model *m, float *logits, const float *x, int
       if (st) break;
       out.c = o->out;
       ASIM_CHECK_GOTO(st, asim_malloc(&y, sizeof(float) * (size_t)B * T * o->out), done);
-      asim_linear_dims d = {o->in, o->out, group_params(m, o->group), o->layer_id};
+      asim_linear_dims d = {o->in, o->out, group_params(m, o->group), o->layer_id, m->caches[2 * i]};
       st = asim_linear_forward(y, cur.x, B, T, w, b, &d, ex);
       break;
     }
@@ -568,6 +577,7 @@ asim_status asim_model_forward(asim_model *m, float *logits, const float *x, int
       if (st) break;
       asim_mha_dims a = m->s.attn;
       a.embed_dim = o->in, a.num_heads = o->out, a.layer_id = o->layer_id;
+      a.qkv_cache = m->caches[2 * i], a.proj_cache = m->caches[2 * i + 1];
       ASIM_CHECK_GOTO(st, asim_malloc(&y, sizeof(float) * (size_t)n), done);
       st = asim_mha_forward(y, cur.x, B, cur.h, qw, qb, pw, pb, &a, ex, NULL);
       break;
@@ -656,7 +666,7 @@ void asim_model_describe(const asim_model *m, FILE *f) {
       if (o->kind == OP_ACONV) {
         asim_cim_params p = group_params(m, o->group);
         if (p.mode == ASIM_SIMULATION) {
-          asim_conv_dims d = {o->in, o->out, o->k, o->stride, o->pad, p, 0, 0};
+          asim_conv_dims d = {o->in, o->out, o->k, o->stride, o->pad, p, 0, 0, NULL};
           asim_conv_map map;
           if (asim_conv_mapping(&d, &map) == ASIM_OK) {
             int64_t L;

@@ -5,6 +5,9 @@
 #ifndef ASIM_MODELS_OPS_H
 #define ASIM_MODELS_OPS_H
 
+#include <stdio.h>
+#include <string.h>
+
 #include "asim/model.h"
 
 typedef enum {
@@ -42,6 +45,17 @@ typedef struct asim_op {
 
 /* The ASiM layer settings of a layer group (model.c; used by the training interpreter). */
 asim_cim_params asim_op_group_params(const asim_model *m, op_group g);
+
+/* An operation with its kind, settings group, key prefix and key order; geometry zeroed. */
+static inline asim_op asim_op_make(op_kind kind, op_group g, const char *key, int korder) {
+  asim_op o;
+  memset(&o, 0, sizeof o);
+  o.kind = kind;
+  o.group = g;
+  snprintf(o.key, sizeof o.key, "%s", key);
+  o.korder = korder;
+  return o;
+}
 
 /* Builders append to the model's list (model.c owns the list). */
 asim_status asim_ops_push(asim_model *m, asim_op op);

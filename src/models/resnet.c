@@ -4,18 +4,9 @@
 
 #include "ops.h"
 
-static asim_op op(op_kind kind, op_group g, const char *key, int korder) {
-  asim_op o;
-  memset(&o, 0, sizeof o);
-  o.kind = kind;
-  o.group = g;
-  snprintf(o.key, sizeof o.key, "%s", key);
-  o.korder = korder;
-  return o;
-}
 
 static asim_op conv(op_kind kind, op_group g, const char *key, int korder, int in, int out, int k, int s, int p) {
-  asim_op o = op(kind, g, key, korder);
+  asim_op o = asim_op_make(kind, g, key, korder);
   o.in = in, o.out = out, o.k = k, o.stride = s, o.pad = p;
   return o;
 }
@@ -39,19 +30,19 @@ asim_status asim_build_resnet(asim_model *m) {
     snprintf(c2.trace, sizeof c2.trace, "conv1");
     ASIM_CHECK(asim_ops_push(m, c2));
   }
-  asim_op bn = op(OP_BN, G_FLOAT, "bn1", ko++);
+  asim_op bn = asim_op_make(OP_BN, G_FLOAT, "bn1", ko++);
   bn.in = width;
   snprintf(bn.trace, sizeof bn.trace, "bn1");
   ASIM_CHECK(asim_ops_push(m, bn));
-  asim_op act = op(OP_PACT, G_FLOAT, "relu", last);
+  asim_op act = asim_op_make(OP_PACT, G_FLOAT, "relu", last);
   snprintf(act.trace, sizeof act.trace, "relu");
   ASIM_CHECK(asim_ops_push(m, act));
   if (m->large) {
-    asim_op mp = op(OP_MAXPOOL, G_FLOAT, "maxpool", 0);
+    asim_op mp = asim_op_make(OP_MAXPOOL, G_FLOAT, "maxpool", 0);
     mp.k = 3, mp.stride = 2, mp.pad = 1;
     ASIM_CHECK(asim_ops_push(m, mp));
   } else if (m->stem_pool) {
-    asim_op mp = op(OP_MAXPOOL, G_FLOAT, "maxpool", 0);
+    asim_op mp = asim_op_make(OP_MAXPOOL, G_FLOAT, "maxpool", 0);
     mp.k = 2, mp.stride = 2, mp.pad = 0;
     ASIM_CHECK(asim_ops_push(m, mp));
   }
@@ -63,7 +54,7 @@ asim_status asim_build_resnet(asim_model *m) {
       const int ds = stride != 1 || inplanes != planes * exp;
       char pre[48];
       snprintf(pre, sizeof pre, "layer%d.%d", L + 1, j);
-      ASIM_CHECK(asim_ops_push(m, op(OP_PUSH, G_FLOAT, "", 0)));
+      ASIM_CHECK(asim_ops_push(m, asim_op_make(OP_PUSH, G_FLOAT, "", 0)));
       int nconv = bottleneck ? 3 : 2;
       for (int c = 1; c <= nconv; c++) {
         int in = c == 1 ? inplanes : planes, out = (c == nconv) ? planes * exp : planes;
@@ -71,39 +62,39 @@ asim_status asim_build_resnet(asim_model *m) {
         snprintf(key, sizeof key, "%s.conv%d", pre, c);
         ASIM_CHECK(asim_ops_push(m, conv(OP_ACONV, G_CONV, key, ko++, in, out, k, s, k == 3 ? 1 : 0)));
         snprintf(key, sizeof key, "%s.bn%d", pre, c);
-        asim_op b = op(OP_BN, G_FLOAT, key, ko++);
+        asim_op b = asim_op_make(OP_BN, G_FLOAT, key, ko++);
         b.in = out;
         ASIM_CHECK(asim_ops_push(m, b));
         if (c != nconv) { /* one PACT module per block, shared by all its activations */
           snprintf(key, sizeof key, "%s.relu", pre);
-          ASIM_CHECK(asim_ops_push(m, op(OP_PACT, G_FLOAT, key, 0)));
+          ASIM_CHECK(asim_ops_push(m, asim_op_make(OP_PACT, G_FLOAT, key, 0)));
         }
       }
       int relu_order = 0;
       if (ds) {
-        ASIM_CHECK(asim_ops_push(m, op(OP_SWAP, G_FLOAT, "", 0)));
+        ASIM_CHECK(asim_ops_push(m, asim_op_make(OP_SWAP, G_FLOAT, "", 0)));
         snprintf(key, sizeof key, "%s.downsample.0", pre);
         ASIM_CHECK(asim_ops_push(m, conv(OP_ACONV, G_CONV, key, ko++, inplanes, planes * exp, 1, stride, 0)));
         snprintf(key, sizeof key, "%s.downsample.1", pre);
-        asim_op b = op(OP_BN, G_FLOAT, key, ko++);
+        asim_op b = asim_op_make(OP_BN, G_FLOAT, key, ko++);
         b.in = planes * exp;
         ASIM_CHECK(asim_ops_push(m, b));
       }
       relu_order = ko++;
-      ASIM_CHECK(asim_ops_push(m, op(OP_ADD, G_FLOAT, "", 0)));
+      ASIM_CHECK(asim_ops_push(m, asim_op_make(OP_ADD, G_FLOAT, "", 0)));
       snprintf(key, sizeof key, "%s.relu", pre);
-      asim_op a = op(OP_PACT, G_FLOAT, key, relu_order);
+      asim_op a = asim_op_make(OP_PACT, G_FLOAT, key, relu_order);
       snprintf(a.trace, sizeof a.trace, "%s", pre);
       ASIM_CHECK(asim_ops_push(m, a));
       inplanes = planes * exp;
     }
   }
-  asim_op ap = op(OP_AVGPOOL, G_FLOAT, "avgpool", 0);
+  asim_op ap = asim_op_make(OP_AVGPOOL, G_FLOAT, "avgpool", 0);
   ap.k = 1;
   snprintf(ap.trace, sizeof ap.trace, "avgpool");
   ASIM_CHECK(asim_ops_push(m, ap));
-  ASIM_CHECK(asim_ops_push(m, op(OP_FLATTEN, G_FLOAT, "", 0)));
-  asim_op fc = op(OP_LINEAR, G_LINEAR, "fc", ko++);
+  ASIM_CHECK(asim_ops_push(m, asim_op_make(OP_FLATTEN, G_FLOAT, "", 0)));
+  asim_op fc = asim_op_make(OP_LINEAR, G_LINEAR, "fc", ko++);
   fc.in = inplanes, fc.out = m->classes, fc.bias = 1;
   snprintf(fc.trace, sizeof fc.trace, "fc");
   ASIM_CHECK(asim_ops_push(m, fc));

@@ -156,6 +156,20 @@ static void test_half_bf16_double_converted(void) {
   asim_state_free(&s);
 }
 
+static void test_empty_state_dict(void) {
+  asim_ckpt_meta m;
+  check_fixture(PKL, "empty_state", &m);
+  CU_ASSERT_EQUAL(m.epoch, 1);
+  asim_state s = {0}, r = {0};
+  CU_ASSERT_OK(asim_pkl_read(PKL "empty_state.pkl", &s, NULL));
+  CU_ASSERT_EQUAL(s.n, 0);
+  const char *out = tmp_path("empty.h5");
+  CU_ASSERT_OK(asim_ckpt_h5_write(out, &s, NULL));
+  CU_ASSERT_OK(asim_ckpt_h5_read(out, &r, NULL));
+  CU_ASSERT_EQUAL(r.n, 0);
+  unlink(out);
+}
+
 static void test_noncontiguous_views(void) { check_fixture(PKL, "noncontig", NULL); }
 static void test_shared_storage(void) { check_fixture(PKL, "shared", NULL); }
 
@@ -340,8 +354,9 @@ static void test_random_torch_checkpoints(void) {
   const char *dir = tmp_path("random");
   mkdir(dir, 0700);
   int n = 60;
-  snprintf(cmd, sizeof cmd, "%s %s/pkl/make_random.py %s %u %d", python(), ASIM_TEST_DATA, dir, (unsigned)time(NULL), n);
-  fprintf(stderr, "\n  %s\n", cmd);
+  unsigned seed = getenv("ASIM_CKPT_SEED") ? (unsigned)atoi(getenv("ASIM_CKPT_SEED")) : (unsigned)time(NULL);
+  snprintf(cmd, sizeof cmd, "%s %s/pkl/make_random.py %s %u %d", python(), ASIM_TEST_DATA, dir, seed, n);
+  fprintf(stderr, "\n  %s (rerun with ASIM_CKPT_SEED=%u)\n", cmd, seed);
   CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
   for (int i = 0; i < n; i++) {
     char name[32];
@@ -676,6 +691,7 @@ void asim_register_tests(void) {
   ASIM_ADD_TEST(pkl_reader, test_asim_checkpoint_dict);
   ASIM_ADD_TEST(pkl_reader, test_zero_dim_tensors);
   ASIM_ADD_TEST(pkl_reader, test_half_bf16_double_converted);
+  ASIM_ADD_TEST(pkl_reader, test_empty_state_dict);
   ASIM_ADD_TEST(pkl_reader, test_noncontiguous_views);
   ASIM_ADD_TEST(pkl_reader, test_shared_storage);
   ASIM_ADD_TEST(pkl_reader, test_training_checkpoint_with_optimizer);

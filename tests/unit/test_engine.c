@@ -78,7 +78,7 @@ static void all_zero_inputs_give_zero_codes_and_bias_only(void) {
   int32_t q[100];
   asim_quantize(q, x, 100, asim_scale_from_max(0.0f), 8, 1);
   for (int i = 0; i < 100; i++) CU_ASSERT_EQUAL(q[i], 0);
-  asim_conv_dims c = {4, 3, 3, 1, 1, asim_cim_defaults(), 1, 0};
+  asim_conv_dims c = {4, 3, 3, 1, 1, asim_cim_defaults(), 1, 0, NULL};
   for (int mode = 0; mode < 3; mode++) {
     c.p.mode = (asim_mode)mode;
     CU_ASSERT_OK(asim_conv2d_forward(y, x, 2, 5, 5, w, b, &c, NULL));
@@ -188,7 +188,7 @@ static void bit_parallel_msb_cycle_holds_the_remainder(void) {
 }
 
 static void conv_drops_trailing_channel_groups_like_asim(void) {
-  asim_conv_dims c = {113, 4, 3, 1, 1, asim_cim_defaults(), 1, 0};
+  asim_conv_dims c = {113, 4, 3, 1, 1, asim_cim_defaults(), 1, 0, NULL};
   c.p.nrow = 256;
   asim_conv_map map;
   CU_ASSERT_OK(asim_conv_mapping(&c, &map));
@@ -239,7 +239,7 @@ static void check_vec(const float *got, const double *want, int n, double rel) {
 static void run_tv_conv(int nrow, int adc, int act_enc, int signed_act, asim_mode mode, const double *want) {
   float X[125], W[90], b[2], y[18];
   tv_conv_inputs(X, W, b);
-  asim_conv_dims c = {5, 2, 3, 2, 1, asim_cim_defaults(), 7, 0};
+  asim_conv_dims c = {5, 2, 3, 2, 1, asim_cim_defaults(), 7, 0, NULL};
   c.p.mode = mode, c.p.wbit = 4, c.p.xbit = 4, c.p.nrow = nrow, c.p.adc_prec = adc;
   c.p.act_enc = act_enc, c.p.signed_act = signed_act;
   CU_ASSERT_OK(asim_conv2d_forward(y, X, 1, 5, 5, W, b, &c, NULL));
@@ -278,7 +278,7 @@ static void spec_conv_test_vectors(void) {
     "-0x1.7280e6p+1", "-0x1.c30c38p-1"};
   float X[125], W[90], b[2], y[18];
   tv_conv_inputs(X, W, b);
-  asim_conv_dims c = {5, 2, 3, 2, 1, asim_cim_defaults(), 7, 0};
+  asim_conv_dims c = {5, 2, 3, 2, 1, asim_cim_defaults(), 7, 0, NULL};
   c.p.mode = ASIM_SIMULATION, c.p.wbit = 4, c.p.xbit = 4, c.p.nrow = 20, c.p.adc_prec = 3;
   CU_ASSERT_OK(asim_conv2d_forward(y, X, 1, 5, 5, W, b, &c, NULL));
   for (int i = 0; i < 18; i++) CU_ASSERT_EQUAL(y[i], strtof(hex[i], NULL));
@@ -293,7 +293,7 @@ static void run_tv_linear(int nrow, int adc, int act_enc, int signed_act, asim_m
     }
   for (int o = 0; o < 3; o++)
     for (int f = 0; f < 10; f++) W[o * 10 + f] = (float)((((7 * o + 2 * f) % 9) - 4) / 3.0);
-  asim_linear_dims l = {10, 3, asim_cim_defaults(), 3};
+  asim_linear_dims l = {10, 3, asim_cim_defaults(), 3, NULL};
   l.p.mode = mode, l.p.wbit = 4, l.p.xbit = 5, l.p.nrow = nrow, l.p.adc_prec = adc;
   l.p.act_enc = act_enc, l.p.signed_act = signed_act;
   CU_ASSERT_OK(asim_linear_forward(y, X, 2, 1, W, b, &l, NULL));
@@ -370,7 +370,7 @@ static void lossless_adc_simulation_equals_inference(void) {
       float x[B * C * H * H], w[O * C * 9], ys[B * O * H * H], yi[B * O * H * H];
       for (int i = 0; i < B * C * H * H; i++) x[i] = frand(&seed) * 3.0f;
       for (int i = 0; i < O * C * 9; i++) w[i] = frand(&seed);
-      asim_conv_dims c = {C, O, 3, 1, 1, asim_cim_defaults(), 2, 0};
+      asim_conv_dims c = {C, O, 3, 1, 1, asim_cim_defaults(), 2, 0, NULL};
       c.p.wbit = 6, c.p.xbit = 7, c.p.adc_prec = adcs[t], c.p.nrow = nrows[t], c.p.signed_act = sa;
       asim_conv_map map;
       CU_ASSERT_OK(asim_conv_mapping(&c, &map));
@@ -390,7 +390,7 @@ static void lossless_adc_simulation_equals_inference(void) {
       float lx[B * T * K], lw[OF * K], lys[B * T * OF], lyi[B * T * OF];
       for (int i = 0; i < B * T * K; i++) lx[i] = frand(&seed);
       for (int i = 0; i < OF * K; i++) lw[i] = frand(&seed);
-      asim_linear_dims l = {K, OF, c.p, 3};
+      asim_linear_dims l = {K, OF, c.p, 3, NULL};
       l.p.mode = ASIM_SIMULATION;
       CU_ASSERT_OK(asim_linear_forward(lys, lx, B, T, lw, NULL, &l, NULL));
       l.p.mode = ASIM_INFERENCE;
@@ -416,7 +416,7 @@ static void noise_is_independent_of_batch_composition(void) {
   for (int i = 0; i < O * C * 9; i++) w[i] = frand(&seed);
   memcpy(batch1, A, sizeof A), memcpy(batch1 + n1, Bs, sizeof Bs);                            /* A at position 0 */
   memcpy(batch2, Cs, sizeof Cs), memcpy(batch2 + n1, Bs, sizeof Bs), memcpy(batch2 + 2 * n1, A, sizeof A); /* A at 2 */
-  asim_conv_dims c = {C, O, 3, 1, 1, asim_cim_defaults(), 5, 0};
+  asim_conv_dims c = {C, O, 3, 1, 1, asim_cim_defaults(), 5, 0, NULL};
   c.p.mode = ASIM_SIMULATION, c.p.nrow = 72, c.p.rand_noise_sigma = 2.0f, c.p.non_linear_sigma = 2.0f;
   asim_exec e1 = {.seed = 7, .sample0 = 40, .per_sample_scale = 1};
   asim_exec e2 = {.seed = 7, .sample0 = 38, .per_sample_scale = 1};
@@ -436,7 +436,7 @@ static void noise_is_independent_of_batch_composition(void) {
   float lx[3 * T * K], lw[OF * K], ly1[3 * T * OF], ly2[T * OF];
   for (int i = 0; i < 3 * T * K; i++) lx[i] = frand(&seed);
   for (int i = 0; i < OF * K; i++) lw[i] = frand(&seed);
-  asim_linear_dims l = {K, OF, c.p, 9};
+  asim_linear_dims l = {K, OF, c.p, 9, NULL};
   l.p.signed_act = 1;
   asim_exec f1 = {.seed = 3, .sample0 = 100, .per_sample_scale = 1};
   asim_exec f2 = {.seed = 3, .sample0 = 102, .per_sample_scale = 1};
@@ -484,7 +484,7 @@ static void expect_einval(asim_status st, const char *frag) {
 
 static void bad_parameters_are_rejected_with_clear_errors(void) {
   float x[2 * 4 * 4 * 4] = {0}, w[2 * 4 * 9] = {0}, y[64];
-  asim_conv_dims c = {4, 2, 3, 1, 1, asim_cim_defaults(), 1, 0};
+  asim_conv_dims c = {4, 2, 3, 1, 1, asim_cim_defaults(), 1, 0, NULL};
   c.p.mode = ASIM_SIMULATION;
   asim_conv_dims t = c;
   t.p.adc_prec = 0;
@@ -501,13 +501,13 @@ static void bad_parameters_are_rejected_with_clear_errors(void) {
   expect_einval(asim_conv2d_forward(y, x, 2, 4, 4, w, NULL, &t, NULL), "hybrid_levels = -3");
   t = c, t.quant_conv = 1;
   expect_einval(asim_conv2d_forward(y, x, 2, 4, 4, w, NULL, &t, NULL), "QuantConv2d");
-  asim_linear_dims l = {4, 2, c.p, 1};
+  asim_linear_dims l = {4, 2, c.p, 1, NULL};
   l.p.signed_act = 1, l.p.act_enc = 8;
   expect_einval(asim_linear_forward(y, x, 2, 1, w, NULL, &l, NULL), "act_enc = 8");
   asim_mha_dims a = {.embed_dim = 10, .num_heads = 3};
   expect_einval(asim_mha_check(&a), "not divisible");
   /* too large a shape for the kernel is a shape error, not a crash */
-  CU_ASSERT_EQUAL(asim_conv2d_forward(y, x, 2, 1, 1, w, NULL, &(asim_conv_dims){4, 2, 5, 1, 0, c.p, 1, 0}, NULL),
+  CU_ASSERT_EQUAL(asim_conv2d_forward(y, x, 2, 1, 1, w, NULL, &(asim_conv_dims){4, 2, 5, 1, 0, c.p, 1, 0, NULL}, NULL),
                   ASIM_ESHAPE);
   asim_error_clear();
 }

@@ -177,6 +177,9 @@ def valid(out):
     top = {"model_state_dict": sd, "optimizer_state_dict": {}, "epoch": 7, "best_acc": 0.8125}
     save(out, "asim_dict", top, sd)
 
+    # an empty state dict (found by the fuzzer: memcpy from NULL in the duplicate-key check)
+    save(out, "empty_state", {"model_state_dict": collections.OrderedDict(), "epoch": 1}, collections.OrderedDict())
+
     sd0 = collections.OrderedDict([("relu.alpha", torch.tensor(6.0)), ("bn.num_batches_tracked", torch.tensor(5)),
                                    ("one", torch.tensor([2.5]))])
     save(out, "scalar0d", sd0, sd0)

@@ -1,0 +1,6 @@
+# The MPI driver under mpirun: results identical for any rank count in every dataset format,
+# kill-and-resume, and the catalogue of bad inputs.
+foreach(t rank_identity kill_resume bad_inputs sweep)
+  add_test(NAME driver_${t} COMMAND bash ${CMAKE_SOURCE_DIR}/tests/driver.d/${t}.sh ${CMAKE_BINARY_DIR})
+  set_tests_properties(driver_${t} PROPERTIES TIMEOUT 1800 PROCESSORS 2 ENVIRONMENT "${ASIM_TEST_ENV}")
+endforeach()
