@@ -156,13 +156,16 @@ typedef struct asim_config_s {
     double mean[ASIM_CONFIG_MAX_CHANNELS], std[ASIM_CONFIG_MAX_CHANNELS];
     asim_augment_mode augment; /* training transform: ASiM's (spec 7.4), crop + flip, or none */
   } data;
-  /* sweep = { key = [v1, v2, ...]; ...; repeats = N; }: one asim-mpi run evaluates the
-   * Cartesian product of the listed values (first key slowest), each point `repeats` times
-   * with seeds run.seed + r. Values are kept as libconfig text and applied per point. */
+  /* sweep = { key = [v1, v2, ...]; ...; link = (["k1", "k2"], ...); repeats = N; }: one
+   * asim-mpi run evaluates the Cartesian product of the listed values (first key slowest),
+   * each point `repeats` times with seeds run.seed + r. Linked keys share one axis: they take
+   * their i-th values together (conv and linear ADC bits, four noise sigmas). Values are kept
+   * as libconfig text and applied per point. */
   struct {
     int n_keys;
     char key[ASIM_SWEEP_MAX_KEYS][64];
     int n_values[ASIM_SWEEP_MAX_KEYS];
+    int axis[ASIM_SWEEP_MAX_KEYS]; /* keys with equal axis move together; axes in key order */
     char value[ASIM_SWEEP_MAX_KEYS][ASIM_SWEEP_MAX_VALUES][48];
     int repeats; /* 1 = no repeats */
   } sweep;
@@ -212,9 +215,11 @@ asim_status asim_config_get_text(const asim_config *cfg, const char *key, char *
 asim_status asim_config_apply_json(asim_config *cfg, const char *json, const char *origin,
                                    const char *const *skip, int n_skip);
 
-/* Sweep points: npoints = product of the value counts (1 without a sweep); the assignments
- * "key=value" of point p go into assign[0..n) (buffers of 128 chars each). */
+/* Sweep points: npoints = product of the axes' value counts (1 without a sweep); the
+ * assignments "key=value" of point p go into assign[0..n) (buffers of 128 chars each);
+ * asim_config_sweep_index gives the value index of key k at point p. */
 int64_t asim_config_sweep_points(const asim_config *cfg);
+int asim_config_sweep_index(const asim_config *cfg, int64_t p, int k);
 int asim_config_sweep_point(const asim_config *cfg, int64_t p, char assign[][128]);
 
 /* Validates a struct filled or changed in code (ranges and cross-key rules). */

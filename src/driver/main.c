@@ -301,10 +301,8 @@ static asim_status sweep_prepare(sweep_plan *sp, const asim_config *cfg, const c
       return ASIM_ERR(ASIM_EINVAL, "%s: sweep keys may not change the task, model, data, batch size, checkpoint or "
                       "run settings (point %lld: %s)", config_path, (long long)pt, n ? assign[0] : "");
     asim_model_settings_from_config(&pc, &sp->settings[pt]);
-    int64_t rest = pt;
-    for (int k = nk - 1; k >= 0; k--) {
-      int nv = cfg->sweep.n_values[k], v = (int)(rest % nv);
-      rest /= nv;
+    for (int k = 0; k < nk; k++) {
+      const int v = asim_config_sweep_index(cfg, pt, k);
       const char *t = cfg->sweep.value[k][v];
       sp->values[pt * nk + k] = sp->labels[k] ? (double)v : (!strcmp(t, "true") ? 1.0 : !strcmp(t, "false") ? 0.0 : strtod(t, NULL));
     }

@@ -936,6 +936,58 @@ static const char *include_name(ctx *x, const char *name) {
   return x->incnames[x->n_incnames++];
 }
 
+/* sweep.link = (["k1", "k2", ...], ...) (or one array): each group's keys, all swept with the
+ * same number of values, become one axis, placed where its first key is. */
+static void read_sweep_link(ctx *x, const config_setting_t *link, const char *file) {
+  char w[512];
+  int ln = config_setting_source_line(link);
+  const config_setting_t *groups[ASIM_SWEEP_MAX_KEYS];
+  int ng = 0, t = config_setting_type(link);
+  if (t == CONFIG_TYPE_ARRAY) groups[ng++] = link;
+  else if (t == CONFIG_TYPE_LIST)
+    for (int i = 0; i < config_setting_length(link) && ng < ASIM_SWEEP_MAX_KEYS; i++)
+      groups[ng++] = config_setting_get_elem(link, (unsigned)i);
+  if (ng == 0 || (t == CONFIG_TYPE_LIST && config_setting_length(link) > ASIM_SWEEP_MAX_KEYS)) {
+    problem(x, "%s: sweep.link: must be an array of swept key names or a list of them, e.g. "
+            "link = ([\"asim_conv_adc_prec\", \"asim_linear_adc_prec\"]);", where(file, ln, w, sizeof w));
+    return;
+  }
+  for (int gi = 0; gi < ng; gi++) {
+    const config_setting_t *gs = groups[gi];
+    if (config_setting_type(gs) != CONFIG_TYPE_ARRAY || config_setting_length(gs) < 2) {
+      problem(x, "%s: sweep.link: group %d must be an array of at least two swept key names", where(file, ln, w, sizeof w),
+              gi + 1);
+      continue;
+    }
+    int ks[ASIM_SWEEP_MAX_KEYS], nk = 0, first = ASIM_SWEEP_MAX_KEYS, ok = 1;
+    for (int i = 0; i < config_setting_length(gs); i++) {
+      const char *name = config_setting_get_string_elem(gs, (unsigned)i);
+      int k = -1;
+      for (int j = 0; name && j < x->c.sweep.n_keys; j++)
+        if (!strcmp(x->c.sweep.key[j], name)) k = j;
+      if (k < 0 || nk == ASIM_SWEEP_MAX_KEYS) {
+        problem(x, "%s: sweep.link: \"%s\" is not a key swept in this group", where(file, ln, w, sizeof w),
+                name ? name : "(not a string)");
+        ok = 0;
+      } else if (x->c.sweep.axis[k] != k) {
+        problem(x, "%s: sweep.link: %s is linked twice", where(file, ln, w, sizeof w), name);
+        ok = 0;
+      } else {
+        ks[nk++] = k;
+        if (k < first) first = k;
+      }
+    }
+    for (int i = 0; ok && i < nk; i++)
+      if (x->c.sweep.n_values[ks[i]] != x->c.sweep.n_values[ks[0]]) {
+        problem(x, "%s: sweep.link: %s has %d values, %s has %d: linked keys need as many",
+                where(file, ln, w, sizeof w), x->c.sweep.key[ks[i]], x->c.sweep.n_values[ks[i]], x->c.sweep.key[ks[0]],
+                x->c.sweep.n_values[ks[0]]);
+        ok = 0;
+      }
+    for (int i = 0; ok && i < nk; i++) x->c.sweep.axis[ks[i]] = first; /* the axis sits at its first key */
+  }
+}
+
 /* sweep = { key = [values]; repeats = N; }: checked here for form (known keys, lists of at most
  * ASIM_SWEEP_MAX_VALUES scalars); each point is validated when it is applied. */
 static void read_sweep(ctx *x, const config_setting_t *g, const char *file, int line) {
@@ -947,10 +999,15 @@ static void read_sweep(ctx *x, const config_setting_t *g, const char *file, int 
   }
   x->c.sweep.n_keys = 0;
   x->c.sweep.repeats = 1;
+  const config_setting_t *link = NULL;
   for (int i = 0; i < config_setting_length(g); i++) {
     const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
     const char *name = config_setting_name(s);
     int ln = config_setting_source_line(s);
+    if (!strcmp(name, "link")) {
+      link = s;
+      continue;
+    }
     if (!strcmp(name, "repeats")) {
       if (config_setting_type(s) != CONFIG_TYPE_INT || config_setting_get_int(s) < 1 || config_setting_get_int(s) > 10000)
         problem(x, "%s: sweep.repeats: must be an integer in 1..10000", where(file, ln, w, sizeof w));
@@ -977,6 +1034,7 @@ static void read_sweep(ctx *x, const config_setting_t *g, const char *file, int 
     int k = x->c.sweep.n_keys++;
     snprintf(x->c.sweep.key[k], sizeof x->c.sweep.key[k], "%s", name);
     x->c.sweep.n_values[k] = n;
+    x->c.sweep.axis[k] = k;
     for (int v = 0; v < n; v++) {
       sbuf b = {0};
       const config_setting_t *e = config_setting_get_elem(s, (unsigned)v);
@@ -990,20 +1048,29 @@ static void read_sweep(ctx *x, const config_setting_t *g, const char *file, int 
       free(b.p);
     }
   }
+  if (link) read_sweep_link(x, link, file);
 }
 
 int64_t asim_config_sweep_points(const asim_config *cfg) {
   int64_t n = 1;
-  for (int k = 0; k < cfg->sweep.n_keys; k++) n *= cfg->sweep.n_values[k];
+  for (int k = 0; k < cfg->sweep.n_keys; k++)
+    if (cfg->sweep.axis[k] == k) n *= cfg->sweep.n_values[k];
   return n;
 }
 
-int asim_config_sweep_point(const asim_config *cfg, int64_t p, char assign[][128]) {
-  for (int k = cfg->sweep.n_keys - 1; k >= 0; k--) { /* last key fastest */
-    int nv = cfg->sweep.n_values[k];
-    snprintf(assign[k], 128, "%s=%s", cfg->sweep.key[k], cfg->sweep.value[k][p % nv]);
+int asim_config_sweep_index(const asim_config *cfg, int64_t p, int k) {
+  for (int a = cfg->sweep.n_keys - 1; a >= 0; a--) { /* last axis fastest */
+    if (cfg->sweep.axis[a] != a) continue;
+    const int nv = cfg->sweep.n_values[a];
+    if (a == cfg->sweep.axis[k]) return (int)(p % nv);
     p /= nv;
   }
+  return 0;
+}
+
+int asim_config_sweep_point(const asim_config *cfg, int64_t p, char assign[][128]) {
+  for (int k = 0; k < cfg->sweep.n_keys; k++)
+    snprintf(assign[k], 128, "%s=%s", cfg->sweep.key[k], cfg->sweep.value[k][asim_config_sweep_index(cfg, p, k)]);
   return cfg->sweep.n_keys;
 }
 
@@ -1711,6 +1778,17 @@ asim_status asim_config_to_text(const asim_config *cfg, char **text) {
       for (int v = 0; v < cfg->sweep.n_values[k]; v++) sb_printf(&b, "%s%s", v ? ", " : "", cfg->sweep.value[k][v]);
       sb_puts(&b, "];\n");
     }
+    int linked = 0; /* link = (["k1", "k2"], ...): one array per axis of two or more keys */
+    for (int a = 0; a < cfg->sweep.n_keys; a++) {
+      int n = 0;
+      for (int k = 0; k < cfg->sweep.n_keys; k++) n += cfg->sweep.axis[k] == a;
+      if (n < 2) continue;
+      sb_puts(&b, linked++ ? ", [" : "  link = ([");
+      for (int k = 0, i = 0; k < cfg->sweep.n_keys; k++)
+        if (cfg->sweep.axis[k] == a) sb_printf(&b, "%s\"%s\"", i++ ? ", " : "", cfg->sweep.key[k]);
+      sb_puts(&b, "]");
+    }
+    if (linked) sb_puts(&b, ");\n");
     sb_printf(&b, "  repeats = %d;\n};\n", cfg->sweep.repeats);
   }
   if (b.oom) {
@@ -1751,7 +1829,9 @@ int asim_config_equal(const asim_config *a, const asim_config *b) {
   }
   if (a->sweep.n_keys != b->sweep.n_keys || a->sweep.repeats != b->sweep.repeats) return 0;
   for (int k = 0; k < a->sweep.n_keys; k++) {
-    if (strcmp(a->sweep.key[k], b->sweep.key[k]) || a->sweep.n_values[k] != b->sweep.n_values[k]) return 0;
+    if (strcmp(a->sweep.key[k], b->sweep.key[k]) || a->sweep.n_values[k] != b->sweep.n_values[k] ||
+        a->sweep.axis[k] != b->sweep.axis[k])
+      return 0;
     for (int v = 0; v < a->sweep.n_values[k]; v++)
       if (strcmp(a->sweep.value[k][v], b->sweep.value[k][v])) return 0;
   }

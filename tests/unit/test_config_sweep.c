@@ -66,8 +66,51 @@ static void bad_sweeps_are_refused_with_their_line(void) {
   unlink(p);
 }
 
+static void linked_keys_take_their_values_together(void) {
+  asim_config c;
+  const char *p = write_tmp("asim_conv_mode = \"Simulation\";\n"
+                            "sweep = { asim_conv_adc_prec = [8, 6]; asim_conv_rand_noise_sigma = [0.25, 1.0];\n"
+                            "  asim_linear_adc_prec = [8, 6]; asim_linear_rand_noise_sigma = [0.25, 1.0];\n"
+                            "  link = ([\"asim_linear_adc_prec\", \"asim_conv_adc_prec\"],\n"
+                            "          [\"asim_conv_rand_noise_sigma\", \"asim_linear_rand_noise_sigma\"]); };\n");
+  CU_ASSERT_OK(asim_config_load(&c, p, NULL, 0));
+  CU_ASSERT_EQUAL(asim_config_sweep_points(&c), 4); /* 2 ADC x 2 noise, not 16 */
+  char a[ASIM_SWEEP_MAX_KEYS][128];
+  asim_config_sweep_point(&c, 1, a); /* the noise axis is the faster one */
+  CU_ASSERT_STRING_EQUAL(a[0], "asim_conv_adc_prec=8");
+  CU_ASSERT_STRING_EQUAL(a[1], "asim_conv_rand_noise_sigma=1.0");
+  CU_ASSERT_STRING_EQUAL(a[2], "asim_linear_adc_prec=8");
+  CU_ASSERT_STRING_EQUAL(a[3], "asim_linear_rand_noise_sigma=1.0");
+  asim_config_sweep_point(&c, 2, a);
+  CU_ASSERT_STRING_EQUAL(a[0], "asim_conv_adc_prec=6");
+  CU_ASSERT_STRING_EQUAL(a[1], "asim_conv_rand_noise_sigma=0.25");
+  CU_ASSERT_STRING_EQUAL(a[2], "asim_linear_adc_prec=6");
+  CU_ASSERT_STRING_EQUAL(a[3], "asim_linear_rand_noise_sigma=0.25");
+  CU_ASSERT_EQUAL(asim_config_sweep_index(&c, 3, 2), 1);
+  char *text; /* the links survive the text round trip */
+  CU_ASSERT_OK(asim_config_to_text(&c, &text));
+  CU_ASSERT_PTR_NOT_NULL(strstr(text, "link = ([\"asim_conv_adc_prec\", \"asim_linear_adc_prec\"]"));
+  asim_config back;
+  CU_ASSERT_OK(asim_config_from_text(&back, text, "text"));
+  CU_ASSERT_TRUE(asim_config_equal(&c, &back));
+  CU_ASSERT_EQUAL(asim_config_sweep_points(&back), 4);
+  free(text);
+  /* links that cannot work are refused with the line */
+  p = write_tmp("sweep = { asim_conv_adc_prec = [8, 6];\n asim_linear_adc_prec = [8, 6, 4];\n"
+                " link = [\"asim_conv_adc_prec\", \"asim_linear_adc_prec\"]; };\n");
+  CU_ASSERT_EQUAL(asim_config_load(&c, p, NULL, 0), ASIM_EINVAL);
+  CU_ASSERT_PTR_NOT_NULL(strstr(asim_errmsg(), ":3: sweep.link: asim_linear_adc_prec has 3 values"));
+  asim_error_clear();
+  p = write_tmp("sweep = { asim_conv_adc_prec = [8, 6];\n link = [\"asim_conv_adc_prec\", \"asim_linear_adc_prec\"]; };\n");
+  CU_ASSERT_EQUAL(asim_config_load(&c, p, NULL, 0), ASIM_EINVAL);
+  CU_ASSERT_PTR_NOT_NULL(strstr(asim_errmsg(), "\"asim_linear_adc_prec\" is not a key swept"));
+  asim_error_clear();
+  unlink(p);
+}
+
 void asim_register_tests(void) {
   ASIM_ADD_SUITE(config_sweep);
   ASIM_ADD_TEST(config_sweep, sweep_points_enumerate_the_cartesian_product);
   ASIM_ADD_TEST(config_sweep, bad_sweeps_are_refused_with_their_line);
+  ASIM_ADD_TEST(config_sweep, linked_keys_take_their_values_together);
 }
