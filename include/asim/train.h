@@ -15,6 +15,7 @@
 #define ASIM_TRAIN_H
 
 #include <mpi.h>
+#include <signal.h>
 #include <stdio.h>
 
 #include "asim/config.h"
@@ -106,6 +107,10 @@ typedef struct {
   int max_steps;       /* > 0: stop after this many optimiser steps (tests, benchmarks) */
   int no_valid;        /* skip validation (benchmarks) */
   FILE *log;           /* extra copy of rank 0's log lines (NULL: none) */
+  /* set by a signal handler (SIGTERM/SIGINT: a SLURM time limit): the ranks agree after every
+   * step, write checkpoint_last.h5 with the position inside the epoch and return ASIM_EINTR;
+   * --resume continues at the next step as if never stopped. NULL: not watched. */
+  volatile sig_atomic_t *stop;
 } asim_train_opts;
 
 /* Checks the training-specific keys (milestones, batch vs ranks, ...) before any work. */

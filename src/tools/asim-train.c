@@ -2,6 +2,7 @@
  * parallel: mpirun -n N asim-train CONFIG.cfg [--set key=value]... [--resume CKPT].
  * docs/training.md describes the recipe, the reductions and the files written. */
 #include <cblas.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "asim/train.h"
 
 #define EXIT_USAGE 2
+#define EXIT_INTERRUPTED 75 /* sysexits EX_TEMPFAIL, as asim-mpi: stopped, resumable */
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -24,10 +26,17 @@ static void usage(FILE *f) {
           "  --no-valid        skip the per-epoch validation\n"
           "Writes report.checkpoint_dir/{checkpoint_best.h5, checkpoint_<max_epoch>.h5,\n"
           "checkpoint_last.h5, history.h5, train.log}. Exit status: 0 done, 1 error, 2 bad command\n"
-          "line or configuration. See docs/training.md.\n");
+          "line or configuration, 75 stopped by SIGTERM/SIGINT (checkpoint_last.h5 written: --resume it).\n"
+          "See docs/training.md.\n");
 }
 
+static volatile sig_atomic_t stop_requested;
+static void on_signal(int sig) { stop_requested = sig; }
+
 int main(int argc, char **argv) {
+  /* before MPI_Init: a SLURM time limit can come at any moment */
+  signal(SIGTERM, on_signal);
+  signal(SIGINT, on_signal);
   MPI_Init(&argc, &argv);
   int rank;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -36,6 +45,7 @@ int main(int argc, char **argv) {
   int n_sets = 0, bad = 0;
   asim_train_opts o;
   memset(&o, 0, sizeof o);
+  o.stop = &stop_requested;
   for (int i = 1; i < argc && !bad; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -84,7 +94,7 @@ int main(int argc, char **argv) {
     st = asim_train_run(&cfg, &o, MPI_COMM_WORLD);
     if (st) {
       if (!rank) fprintf(stderr, "asim-train: error: %s\n", asim_errmsg());
-      code = st == ASIM_EINVAL ? EXIT_USAGE : 1;
+      code = st == ASIM_EINVAL ? EXIT_USAGE : st == ASIM_EINTR ? EXIT_INTERRUPTED : 1;
     }
   }
   free(sets);

@@ -378,9 +378,13 @@ static asim_status write_history_file(const char *path, const history *h, const 
   return st;
 }
 
+/* Where training stands: the last finished epoch, and — after a stop inside an epoch — the steps
+ * of the next epoch already taken with their running sums (loss, batches, correct, seen, seconds). */
 typedef struct {
   int epoch, best_epoch;
   double best_acc;
+  int64_t epoch_step;
+  double part[5];
 } progress;
 
 /* A complete checkpoint: model state (+ metadata), optimiser, progress, history; written to a
@@ -399,9 +403,11 @@ static asim_status write_checkpoint(const char *path, const asim_model *m, const
   ASIM_CHECK(asim_ckpt_h5_write(tmp, &m->params, &meta));
   asim_ckpt_scalars sc = {0};
   const char *names[] = {"kind", "step", "lr", "momentum", "weight_decay", "beta1", "beta2", "eps", "epoch",
-                         "best_acc", "best_epoch"};
+                         "best_acc", "best_epoch", "epoch_step", "part_loss_sum", "part_batches", "part_correct",
+                         "part_seen", "part_seconds"};
   const double vals[] = {(double)o->kind, (double)o->step, o->lr, o->momentum, o->weight_decay, o->beta1,
-                         o->beta2, o->eps, (double)pr->epoch, pr->best_acc, (double)pr->best_epoch};
+                         o->beta2, o->eps, (double)pr->epoch, pr->best_acc, (double)pr->best_epoch,
+                         (double)pr->epoch_step, pr->part[0], pr->part[1], pr->part[2], pr->part[3], pr->part[4]};
   for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
     snprintf(sc.name[sc.n], sizeof sc.name[0], "%s", names[i]);
     sc.value[sc.n++] = vals[i];
@@ -471,6 +477,9 @@ static asim_status read_resume(const char *path, asim_model *m, const char *mode
   pr->epoch = (int)scalar(&sc, "epoch", meta.epoch);
   pr->best_acc = scalar(&sc, "best_acc", meta.best_acc);
   pr->best_epoch = (int)scalar(&sc, "best_epoch", -1);
+  pr->epoch_step = (int64_t)scalar(&sc, "epoch_step", 0);
+  const char *part[5] = {"part_loss_sum", "part_batches", "part_correct", "part_seen", "part_seconds"};
+  for (int i = 0; i < 5; i++) pr->part[i] = scalar(&sc, part[i], 0.0);
   ASIM_CHECK(asim_ckpt_h5_has_group(path, "history", &has));
   if (has) {
     ASIM_CHECK(asim_ckpt_h5_read_group(path, "history", &g, NULL));
@@ -518,6 +527,7 @@ typedef struct {
 
 typedef struct {
   double loss, acc, seconds, images;
+  int stopped; /* by opts->stop inside the epoch: progress.epoch_step says where */
 } epoch_stats;
 
 static asim_status train_epoch(run *r, int epoch, epoch_stats *es) {
@@ -548,16 +558,21 @@ static asim_status train_epoch(run *r, int epoch, epoch_stats *es) {
   ASIM_CHECK_GOTO(st, ASIM_ALLOC(b_out, (size_t)r->d.S * r->d.S * r->d.C), done);
   ASIM_CHECK_GOTO(st, permutation(perm, N, seed, (uint32_t)epoch, 1), done);
 
-  const double t0 = now_s();
-  double loss_sum = 0.0, correct = 0.0, seen = 0.0, loss_window = 0.0, batches = 0.0;
+  /* a resumed epoch continues its running sums from the step it stopped at */
+  const int64_t s0 = r->pr.epoch_step;
+  const double t0 = now_s() - r->pr.part[4];
+  double loss_sum = r->pr.part[0], batches = r->pr.part[1], correct = r->pr.part[2], seen = r->pr.part[3];
+  double loss_window = 0.0;
   int window = 0;
+  r->pr.epoch_step = 0; /* the next epoch starts from zero */
+  memset(r->pr.part, 0, sizeof r->pr.part);
   asim_train_exec tx = {.training = 1, .fake_quant = 1};
   tx.ex.seed = epoch_seed(seed, epoch);
   if (p->n > 1) {
     tx.ex.max_reduce = max_reduce, tx.ex.max_reduce_arg = (void *)p;
     tx.red.sum = sum_reduce, tx.red.arg = (void *)p;
   }
-  for (int64_t s = 0; s < n_steps; s++) {
+  for (int64_t s = s0; s < n_steps; s++) {
     if (r->opts->max_steps > 0 && r->steps_done >= r->opts->max_steps) break;
     const int64_t g0 = s * bs;
     const int Bg = (int)(N - g0 < bs ? N - g0 : bs);
@@ -612,6 +627,17 @@ static asim_status train_epoch(run *r, int epoch, epoch_stats *es) {
       logf_(&r->lg, 0, "Training: Epoch[%03d/%03d] Iteration[%03lld/%03lld] Loss: %.4f Acc:%.2f%%", epoch + 1,
             c->max_epoch, (long long)(s + 1), (long long)n_steps, loss_window / window, 100.0 * correct / seen);
       loss_window = 0.0, window = 0;
+    }
+    if (r->opts->stop && s + 1 < n_steps) { /* every rank stops after the same step */
+      int stop = *r->opts->stop != 0, any = 0;
+      MPI_Allreduce(&stop, &any, 1, MPI_INT, MPI_MAX, p->comm);
+      if (any) {
+        r->pr.epoch_step = s + 1;
+        const double part[5] = {loss_sum, batches, correct, seen, now_s() - t0};
+        memcpy(r->pr.part, part, sizeof part);
+        es->stopped = 1;
+        break;
+      }
     }
   }
   es->seconds = now_s() - t0;
@@ -731,13 +757,14 @@ static asim_status setup(run *r) {
     bcast_state(&r->m.params, 0, p);
     bcast_state(&r->o.m, 0, p);
     if (kind == ASIM_OPT_ADAM) bcast_state(&r->o.v, 0, p);
-    int64_t iv[2] = {r->o.step, r->pr.epoch};
-    double dv[1] = {r->pr.best_acc};
+    int64_t iv[3] = {r->o.step, r->pr.epoch, r->pr.epoch_step};
+    double dv[6] = {r->pr.best_acc, r->pr.part[0], r->pr.part[1], r->pr.part[2], r->pr.part[3], r->pr.part[4]};
     int be = r->pr.best_epoch;
-    MPI_Bcast(iv, 2, MPI_INT64_T, 0, p->comm);
-    MPI_Bcast(dv, 1, MPI_DOUBLE, 0, p->comm);
+    MPI_Bcast(iv, 3, MPI_INT64_T, 0, p->comm);
+    MPI_Bcast(dv, 6, MPI_DOUBLE, 0, p->comm);
     MPI_Bcast(&be, 1, MPI_INT, 0, p->comm);
-    r->o.step = iv[0], r->pr.epoch = (int)iv[1], r->pr.best_acc = dv[0], r->pr.best_epoch = be;
+    r->o.step = iv[0], r->pr.epoch = (int)iv[1], r->pr.epoch_step = iv[2], r->pr.best_acc = dv[0], r->pr.best_epoch = be;
+    memcpy(r->pr.part, dv + 1, sizeof r->pr.part);
   }
   st = p->rank == 0 ? mkdir_p(c->report.checkpoint_dir) : ASIM_OK;
   ASIM_CHECK(agree(st, p));
@@ -786,6 +813,15 @@ asim_status asim_train_run(const asim_config *cfg, const asim_train_opts *opts, 
     r.o.lr = asim_multistep_lr(cfg->lr_init, cfg->milestones, cfg->n_milestones, cfg->factor, epoch);
     epoch_stats es;
     ASIM_CHECK_GOTO(st, train_epoch(&r, epoch, &es), done);
+    if (es.stopped) { /* the resume point: finished epochs plus the steps of this one */
+      st = r.p.rank == 0 ? save(&r, "checkpoint_last.h5", prov) : ASIM_OK;
+      ASIM_CHECK_GOTO(st, agree(st, &r.p), done);
+      logf_(&r.lg, 1, "stopped by a signal after step %lld of epoch %d; checkpoint_last.h5 continues from there "
+            "(--resume)", (long long)r.pr.epoch_step, epoch + 1);
+      st = ASIM_ERR(ASIM_EINTR, "interrupted in epoch %d after step %lld: rerun with --resume %s/checkpoint_last.h5",
+                    epoch + 1, (long long)r.pr.epoch_step, cfg->report.checkpoint_dir);
+      goto done;
+    }
     /* every rank holds the same weights and BN statistics (synchronised reductions); rank 0's
      * copy is broadcast anyway so that float differences between ranks can never accumulate */
     bcast_state(&r.m.params, 0, &r.p);
