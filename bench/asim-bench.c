@@ -171,7 +171,7 @@ static void kernel_bench(const kcfg *k, asim_isa isa, double seconds, double roo
     fprintf(stderr, "%s\n", asim_errmsg());
     exit(1);
   }
-  asim_noise_addr na = {{7, 1}, 0, P, 0, 1, P};
+  asim_noise_addr na = {{7, 1}, 0, P, 0, 1, P, NULL};
   double t = 1e30, t_end = now() + seconds;
   do { /* best of repetitions: the machine may be shared */
     double t0 = now();

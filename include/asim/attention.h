@@ -16,6 +16,9 @@ typedef struct {
   float qk_non_linear_sigma, av_non_linear_sigma, proj_non_linear_sigma;
   int qk_k_enc, av_a_enc, proj_act_enc; /* -1 = None */
   int hybrid_levels;                    /* -1 = None */
+  int voting, voting_levels, num_samp;  /* majority voting (spec §11.1) when voting = 1: every part
+                                           analog, the top voting_levels bit-serial cycles converted
+                                           num_samp times (0 or 1: once); replaces hybrid_levels */
   float attn_trim_noise, proj_trim_noise;
   uint32_t layer_id; /* qkv, QK, AV and proj use layer_id + 0..3 */
   asim_wcache *qkv_cache, *proj_cache; /* optional weight caches of the two linears */

@@ -25,7 +25,19 @@ typedef struct {
   float trim_noise;                         /* % (Train and Inference modes) */
   int fix_channel_drop; /* 0: ASiM's conv drops trailing channels (§3.7 quirk 1); 1: corrected */
   int fix_double_bias;  /* 0: ASiM's QuantConv2d Inference adds the bias twice (§3.6); 1: once */
+  /* ASiM's extensions (spec §11), Simulation mode only; see asim_macro_desc */
+  int voting_levels;      /* -1 = None: no majority voting; >= 0: voting on, replaces hybrid_levels */
+  int num_samp;           /* conversions per voted cycle (ASiM's None = 1) */
+  float non_linear_alpha; /* current domain: gain compression α (0 = off) */
+  float weight_var;       /* current domain: cell variation σ_w in % (0 = off) */
+  int weight_bp;          /* 1: weight bit-parallel (W4A4 extension), needs act_enc */
+  int wbp_linear_requantize; /* compat: ASiM's linear re-quantises its running sum every cycle */
+  int wbp_act_enc_wrap;      /* compat: ASiM's remainder cycle wraps to the low planes */
 } asim_cim_params;
+
+/* 1 when an extension changes this layer's arithmetic (it then runs on the reference kernel); votes
+ * without noise do not. */
+int asim_cim_ext_active(const asim_cim_params *p);
 
 /* ASiM's defaults (module defaults: W8A8, adc 8, nrow 256, Inference). */
 asim_cim_params asim_cim_defaults(void);

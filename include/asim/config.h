@@ -85,6 +85,9 @@ typedef struct asim_config_s {
   int asim_act_enc; /* conv bit-parallel width, ASIM_NONE = bit-serial */
   int asim_signed_act;
   double asim_conv_trim_noise; /* % */
+  int asim_conv_voting_levels, asim_conv_num_samp; /* majority voting (spec 11.1): ASIM_NONE = off / 1 */
+  double asim_conv_non_linear_alpha, asim_conv_weight_var; /* current domain (spec 11.2); 0 = off */
+  int asim_conv_weight_bp; /* weight bit-parallel (spec 11.3) */
   asim_mode asim_linear_mode;
   int asim_linear_wbit, asim_linear_xbit, asim_linear_adc_prec, asim_linear_nrow;
   double asim_linear_rand_noise_sigma, asim_linear_non_linear_sigma;
@@ -92,6 +95,9 @@ typedef struct asim_config_s {
   int asim_linear_signed_act;
   asim_linear_type asim_linear_layer;
   double asim_linear_trim_noise;
+  int asim_linear_voting_levels, asim_linear_num_samp; /* majority voting (spec 11.1): ASIM_NONE = off / 1 */
+  double asim_linear_non_linear_alpha, asim_linear_weight_var; /* current domain (spec 11.2); 0 = off */
+  int asim_linear_weight_bp; /* weight bit-parallel (spec 11.3) */
   asim_mode quant_conv_mode; /* Train or Inference only */
   int quant_conv_wbit, quant_conv_xbit;
   /* ---- spec §10.3: ViT ASiM layers ---- */
@@ -108,16 +114,23 @@ typedef struct asim_config_s {
   int asim_vit_attn_qk_k_enc, asim_vit_attn_av_a_enc, asim_vit_attn_proj_act_enc;
   asim_mode asim_vit_attn_mode;
   double asim_vit_attn_attn_trim_noise, asim_vit_attn_proj_trim_noise;
+  int asim_vit_attn_voting_levels, asim_vit_attn_num_samp; /* majority voting (spec 11.1), all parts */
   int asim_vit_mlp_wbit, asim_vit_mlp_xbit, asim_vit_mlp_adc_prec, asim_vit_mlp_nrow;
   double asim_vit_mlp_rand_noise_sigma, asim_vit_mlp_non_linear_sigma;
   int asim_vit_mlp_act_enc;
   asim_mode asim_vit_mlp_mode;
   double asim_vit_mlp_trim_noise;
+  int asim_vit_mlp_voting_levels, asim_vit_mlp_num_samp; /* majority voting (spec 11.1): ASIM_NONE = off / 1 */
+  double asim_vit_mlp_non_linear_alpha, asim_vit_mlp_weight_var; /* current domain (spec 11.2); 0 = off */
+  int asim_vit_mlp_weight_bp; /* weight bit-parallel (spec 11.3) */
   int asim_vit_fc_wbit, asim_vit_fc_xbit, asim_vit_fc_adc_prec, asim_vit_fc_nrow;
   double asim_vit_fc_rand_noise_sigma, asim_vit_fc_non_linear_sigma;
   int asim_vit_fc_act_enc;
   asim_mode asim_vit_fc_mode;
   double asim_vit_fc_trim_noise;
+  int asim_vit_fc_voting_levels, asim_vit_fc_num_samp; /* majority voting (spec 11.1): ASIM_NONE = off / 1 */
+  double asim_vit_fc_non_linear_alpha, asim_vit_fc_weight_var; /* current domain (spec 11.2); 0 = off */
+  int asim_vit_fc_weight_bp; /* weight bit-parallel (spec 11.3) */
   int asim_vit_quant_conv_wbit, asim_vit_quant_conv_xbit;
   asim_mode asim_vit_quant_conv_mode; /* Train or Inference only */
   /* ---- spec §10.4: paths, batches, training ---- */
@@ -174,6 +187,9 @@ typedef struct asim_config_s {
     int quant_conv_double_bias;   /* spec §3.6: QuantConv2d Inference adds the bias twice */
     int label_index_counts_files; /* spec §7.1: stray files in a root shift class labels */
     asim_file_order cifar100_order;
+    int wbp_linear_requantize;    /* spec 11.3: ASiM's weight-bit-parallel linear re-quantises its
+                                     running sum after every cycle */
+    int wbp_act_enc_wrap;         /* spec 11.3: ASiM's remainder cycle reads planes b - xbit */
   } compat;
 } asim_config;
 

@@ -32,6 +32,19 @@ typedef struct {
   int64_t n_loads;   /* loads simulated (ASiM's conv may drop trailing rows: n_loads·load_rows < K) */
   int noise_formula; /* 1: every noisy conversion draws two normals and applies the ADC formula
                         (slow); 0: the code is sampled from per-count tables (default, below) */
+  /* ASiM's extensions (spec §11; all off when zero). They run on asim_macro_run_reference. */
+  int voting;        /* majority voting: every cycle noisy (hybrid_levels unused), the bit-serial
+                        cycles of the voting_levels most significant anti-diagonals converted
+                        num_samp times and the most frequent code kept (ties: the smallest) */
+  int voting_levels, num_samp;
+  float non_linear_alpha; /* current domain: M' = M/(1 + α·M) before the ADC; the capacitive
+                             non-linearity noise is not used */
+  float weight_var;       /* current domain: σ_w (%) added to every weight bit-plane cell */
+  int weight_bp;          /* weight bit-parallel: the signed sum over all weight bits, cycles and
+                             loads converted once by a signed ADC against F */
+  int wbp_requantize;     /* compat: ASiM's linear re-quantises the running sum after every cycle */
+  int wbp_wrap;           /* compat: ASiM's top cycle runs over act_enc bits, bit b >= xbit reads
+                             plane b - xbit */
 } asim_macro_desc;
 
 /* The noisy ADC as a discrete distribution (spec §3.1): for a count M the output code q of a
@@ -67,6 +80,7 @@ typedef struct {
   float shift;               /* 2^(i + first activation bit) */
   int negate;                /* cycle enters the sum with a minus sign */
   int noisy;                 /* analog cycle (not protected by hybrid_levels) */
+  int votes;                 /* conversions whose most frequent code is kept (majority voting) */
   const float *table;        /* noise-free transfer ADC(M) for M = 0..table_max, or NULL */
   int64_t table_max;
   const asim_noise_table *ntab; /* noisy cycles: the code distributions, or NULL (formula) */
@@ -82,6 +96,10 @@ typedef struct {
   int64_t wpl;               /* 64-bit words per load */
   int noisy_any;             /* some cycle draws noise (sigma > 0 and not hybrid) */
   int lossless;              /* every cycle maps M to exactly M and there is no noise */
+  int ext;                   /* an extension changes the arithmetic (voted noisy cycles, current
+                                domain, weight bit-parallel): only asim_macro_run_reference runs it */
+  float wbp_F, wbp_L;        /* weight bit-parallel: full scale F = (2^xbit-1)(2^(wbit-1)-1)·nrow,
+                                signed ADC levels 2^(adc_prec-1) - 1 */
   asim_noise_table ntabs[ASIM_MAX_BITS + 1]; /* owned; per cycle width */
   asim_codemap cmaps[ASIM_MAX_BITS + 1];
 } asim_macro;
@@ -94,6 +112,26 @@ void asim_macro_free(asim_macro *m);
  * clamp, round to A steps (ties to even), rescale by R. */
 float asim_adc(float M, float R, float A, int nrow, int noisy, float sigma_r, float sigma_nl,
                float z1, float z2);
+
+/* Current-domain ADC (spec §11.2): gain compression M' = fl(M / fl(1 + fl(α·M))) of the raw
+ * (possibly non-integer) sum, normalise by R and clamp, optional random noise z1·σ_r/100 and
+ * clamp, round to A steps, rescale. α = 0 and no noise is asim_adc without noise. */
+float asim_adc_cd(float M, float R, float A, float alpha, int noisy, float sigma_r, float z1);
+
+/* Weight-bit-parallel conversion (spec §11.3): v = clamp(acc/F, −1, 1), optional random noise
+ * and clamp, q = rne(v·L) with L = 2^(adc_prec−1) − 1 levels, back to fl(q/L)·F. */
+float asim_adc_wbp(float acc, float F, float L, int noisy, float sigma_r, float z1);
+
+/* Current-domain cell variation of weight bit-plane cell (row o, plane i, element k): the same
+ * for every sample, batch, rank and thread — a fixed chip per (seed, layer) — N(0,1)·σ_w/100. */
+float asim_weight_var_draw(asim_noise_key key, int64_t o, int64_t K, int64_t k, int i, float weight_var);
+
+/* The variation of every cell of W's planes for a plan with weight_var: eps[(o·wbit + i)·Kp + k],
+ * Kp = n_loads·load_rows, rows o < rows (owned by the caller; a layer caches it). */
+asim_status asim_weight_var_table(float **eps, const asim_macro *m, int64_t rows, asim_noise_key key);
+
+/* The most frequent of n values (ties: the smallest), as torch.mode on CPU. */
+float asim_vote_mode(const float *v, int n);
 
 /* Bit planes of K-long code rows, packed per macro load: word
  * ((row·bits + t)·n_loads + n)·wpl + w holds plane t of rows n·load_rows + 64w ... */
@@ -115,6 +153,8 @@ typedef struct {
   asim_noise_key key;
   int64_t sample0, rows_per_sample;
   int64_t elem0, p_stride, o_stride;
+  const float *wvar; /* current domain: the cell variation of W (asim_weight_var_table), or NULL:
+                        drawn per call */
 } asim_noise_addr;
 
 /* acc[p·ps + o·os] = simulated Σ_k X[p][k]·W[o][k] for all p < X->rows, o < W->rows, through

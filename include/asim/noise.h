@@ -13,7 +13,10 @@
 enum {
   ASIM_STREAM_ADC = 0,   /* per-cycle random + non-linearity noise (z1, z2) */
   ASIM_STREAM_TRIM = 1,  /* trim_noise perturbation */
-  ASIM_STREAM_VOTE = 2   /* majority-voting repetitions: stream + (rep << 8) */
+  ASIM_STREAM_VOTE = 2,  /* majority-voting repetitions: stream + (rep << 8) */
+  ASIM_STREAM_WVAR = 3,  /* current-domain weight variation (sample word fixed: a chip, not a draw
+                            per sample) */
+  ASIM_STREAM_WBP = 4    /* weight-bit-parallel conversion noise */
 };
 
 typedef struct {
@@ -24,6 +27,9 @@ typedef struct {
 /* Two independent N(0,1) draws for counter (sample, elem, cycle, stream). */
 void asim_normal2(asim_noise_key key, uint64_t sample, uint32_t elem, uint32_t cycle,
                   uint32_t stream, float *z1, float *z2);
+
+/* Four independent N(0,1) draws from one block (both Box-Muller outputs of each word pair). */
+void asim_normal4(asim_noise_key key, uint64_t sample, uint32_t elem, uint32_t cycle, uint32_t stream, float z[4]);
 
 /* Word 0 of the same Philox block as asim_normal2 (one uniform 32-bit integer): the draw of a
  * table-sampled noisy ADC conversion. */

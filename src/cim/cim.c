@@ -29,7 +29,16 @@ asim_cim_params asim_cim_defaults(void) {
   p.nrow = 256;
   p.act_enc = -1;
   p.hybrid_levels = -1;
+  p.voting_levels = -1;
+  p.num_samp = 1;
   return p;
+}
+
+int asim_cim_ext_active(const asim_cim_params *p) {
+  /* votes only differ from one conversion when there is noise to vote on */
+  const int noisy = p->rand_noise_sigma > 0.0f || p->non_linear_sigma > 0.0f;
+  return p->non_linear_alpha != 0.0f || p->weight_var != 0.0f || p->weight_bp ||
+         (p->voting_levels >= 0 && p->num_samp > 1 && noisy);
 }
 
 asim_status asim_int_product(float *acc, int64_t ps, int64_t os, const int32_t *wq, int64_t O,
@@ -84,6 +93,43 @@ asim_status asim_cim_params_check(const asim_cim_params *p, const char *what) {
   if (!(p->rand_noise_sigma >= 0.0f) || !(p->non_linear_sigma >= 0.0f) || !(p->trim_noise >= 0.0f))
     return ASIM_ERR(ASIM_EINVAL, "%s: noise levels must be >= 0 (rand %g, non-linear %g, trim %g)", what,
                     p->rand_noise_sigma, p->non_linear_sigma, p->trim_noise);
+  if (p->voting_levels < -1)
+    return ASIM_ERR(ASIM_EINVAL, "%s: voting_levels = %d: must be None or >= 0", what, p->voting_levels);
+  if (p->num_samp < 1 || p->num_samp > 255)
+    return ASIM_ERR(ASIM_EINVAL, "%s: num_samp = %d: must be in 1..255", what, p->num_samp);
+  if (!(p->non_linear_alpha >= 0.0f) || !(p->weight_var >= 0.0f))
+    return ASIM_ERR(ASIM_EINVAL, "%s: non_linear_alpha = %g, weight_var = %g: must be >= 0", what,
+                    p->non_linear_alpha, p->weight_var);
+  if (p->weight_bp != 0 && p->weight_bp != 1)
+    return ASIM_ERR(ASIM_EINVAL, "%s: weight_bp = %d: must be 0 or 1", what, p->weight_bp);
+  if (p->mode != ASIM_SIMULATION) return ASIM_OK; /* the extensions act on the simulated datapath only */
+  const int mv = p->voting_levels >= 0, cdm = p->non_linear_alpha != 0.0f || p->weight_var != 0.0f;
+  if (mv + cdm + (p->weight_bp != 0) > 1)
+    return ASIM_ERR(ASIM_EINVAL, "%s: majority voting (voting_levels), current domain (non_linear_alpha, "
+                    "weight_var) and weight_bp are separate extensions: enable one", what);
+  if (mv && p->hybrid_levels >= 0)
+    return ASIM_ERR(ASIM_EINVAL, "%s: voting_levels = %d with hybrid_levels = %d: majority voting replaces "
+                    "hybrid_levels (every cycle is analog)", what, p->voting_levels, p->hybrid_levels);
+  if (!mv && p->num_samp > 1)
+    return ASIM_ERR(ASIM_EINVAL, "%s: num_samp = %d needs voting_levels (the cycles voted on)", what, p->num_samp);
+  if (mv && p->num_samp > 1 && p->act_enc > 0)
+    return ASIM_ERR(ASIM_EINVAL, "%s: num_samp = %d with act_enc = %d: majority voting repeats bit-serial "
+                    "conversions only (ASiM asserts the same)", what, p->num_samp, p->act_enc);
+  if (cdm && p->non_linear_sigma != 0.0f)
+    return ASIM_ERR(ASIM_EINVAL, "%s: non_linear_sigma = %g with current-domain settings: gain compression "
+                    "(non_linear_alpha) replaces the non-linearity noise; set it to 0", what, p->non_linear_sigma);
+  if (p->weight_bp) {
+    if (p->act_enc < 1)
+      return ASIM_ERR(ASIM_EINVAL, "%s: weight_bp needs act_enc (activation bits per cycle)", what);
+    if (p->signed_act)
+      return ASIM_ERR(ASIM_EINVAL, "%s: weight_bp with signed activations: the weight bit-parallel datapath "
+                      "encodes unsigned activations only", what);
+    if (p->adc_prec < 2)
+      return ASIM_ERR(ASIM_EINVAL, "%s: weight_bp needs adc_prec >= 2 (signed ADC)", what);
+    if (p->non_linear_sigma != 0.0f)
+      return ASIM_ERR(ASIM_EINVAL, "%s: non_linear_sigma = %g with weight_bp: the weight bit-parallel ADC "
+                      "has random noise only; set it to 0", what, p->non_linear_sigma);
+  }
   return ASIM_OK;
 }
 
@@ -103,5 +149,16 @@ asim_macro_desc asim_cim_macro_desc(const asim_cim_params *p, int wbit, int xbit
   d.K = K;
   d.load_rows = load_rows;
   d.n_loads = n_loads;
+  if (p->voting_levels >= 0) {
+    d.voting = 1;
+    d.voting_levels = p->voting_levels;
+    d.num_samp = p->num_samp;
+    d.hybrid_levels = 0;
+  }
+  d.non_linear_alpha = p->non_linear_alpha;
+  d.weight_var = p->weight_var;
+  d.weight_bp = p->weight_bp;
+  d.wbp_requantize = p->weight_bp && p->wbp_linear_requantize;
+  d.wbp_wrap = p->weight_bp && p->wbp_act_enc_wrap;
   return d;
 }

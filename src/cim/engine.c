@@ -32,13 +32,16 @@ static void run_cycles(const asim_kfns *k, const asim_kargs *a, const int64_t *b
 asim_status asim_engine_run(const asim_out *out, const asim_macro *m, const asim_opnd *W, asim_opnd *X,
                             const asim_noise_addr *na, int threads, asim_isa isa, int64_t *fallback) {
   ASIM_CHECK(check_operands(m, W, X));
+  if (m->ext)
+    return ASIM_ERR(ASIM_EUNSUP, "the fast kernels do not run ASiM's extensions (voted, current-domain or "
+                    "weight bit-parallel plans): use asim_macro_run_reference");
   if (out->rps < 1 || out->rvalid > out->rps || (out->rps % ASIM_RB && out->rps < X->rows))
     return ASIM_ERR(ASIM_EINVAL, "output rows per sample %lld: must be a multiple of %d or cover all %lld rows",
                     (long long)out->rps, ASIM_RB, (long long)X->rows);
   if (threads < 1) threads = 1;
   if (fallback) *fallback = 0;
   const asim_kfns k = asim_kernels(isa);
-  const asim_noise_addr zero = {{0, 0}, 0, 1, 0, 0, 0};
+  const asim_noise_addr zero = {{0, 0}, 0, 1, 0, 0, 0, NULL};
   const asim_kargs a = {m, W, X, *out, na ? na : &zero};
   const int64_t nblocks = X->rpad / ASIM_RB;
   const int g = W->gemm && X->gemm == W->gemm && X->ebound ? W->gemm : ASIM_GEMM_NONE;
@@ -166,6 +169,7 @@ asim_status asim_macro_run(float *acc, int64_t ps, int64_t os, const asim_macro 
     return ASIM_ERR(ASIM_ESHAPE, "bit matrices do not match the macro plan (%d/%d bits, %lld loads)", W->bits,
                     X->bits, (long long)W->n_loads);
   if (W->rows < 1 || X->rows < 1) return ASIM_OK;
+  if (m->ext) return asim_macro_run_reference(acc, ps, os, m, W, X, na); /* extensions: plain C only */
   asim_opnd w, x;
   asim_status st = ASIM_OK;
   memset(&x, 0, sizeof x);

@@ -138,7 +138,14 @@ struct asim_wcache {
   void *img;
   int64_t *S;
   int64_t *tmp;
+  /* current-domain cell variation of the layer (asim_weight_var_table): a function of the key and
+   * the plan's geometry only, not of the weight values */
+  float *wvar;
+  int64_t wvar_geom[6];
 };
+
+/* The cached cell-variation table for plan m with `rows` weight rows under `key`. */
+asim_status asim_wcache_wvar(asim_wcache *c, const asim_macro *m, int64_t rows, asim_noise_key key, const float **eps);
 
 /* The workspace operand of a cache for this geometry key (allocated on a key change). */
 asim_status asim_wcache_xspace(asim_wcache *c, const int64_t key[6], int64_t rows, int bits, int is_signed,

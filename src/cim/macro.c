@@ -19,6 +19,41 @@ float asim_adc(float M, float R, float A, int nrow, int noisy, float sigma_r, fl
   return (q / A) * R;
 }
 
+float asim_adc_cd(float M, float R, float A, float alpha, int noisy, float sigma_r, float z1) {
+  float v = clamp01((M / (1.0f + alpha * M)) / R); /* compression acts before the normalisation */
+  if (noisy) v = clamp01(v + (z1 * sigma_r) / 100.0f);
+  float q = rintf(v * A);
+  return (q / A) * R;
+}
+
+static inline float clamp11(float v) { return v < -1.0f ? -1.0f : (v > 1.0f ? 1.0f : v); }
+
+float asim_adc_wbp(float acc, float F, float L, int noisy, float sigma_r, float z1) {
+  float v = clamp11(acc / F);
+  if (noisy) v = clamp11(v + (z1 * sigma_r) / 100.0f);
+  float q = rintf(v * L);
+  return (q / L) * F;
+}
+
+float asim_weight_var_draw(asim_noise_key key, int64_t o, int64_t K, int64_t k, int i, float weight_var) {
+  float z[4];
+  /* keyed by the weight element alone (the sample word is fixed): every sample sees the same chip;
+   * one block serves four planes */
+  asim_normal4(key, 0xffffffffu, (uint32_t)(o * K + k), (uint32_t)(i >> 2), ASIM_STREAM_WVAR, z);
+  return (z[i & 3] * weight_var) / 100.0f;
+}
+
+float asim_vote_mode(const float *v, int n) {
+  float best = v[0];
+  int best_n = 0;
+  for (int a = 0; a < n; a++) {
+    int c = 0;
+    for (int b = 0; b < n; b++) c += v[b] == v[a];
+    if (c > best_n || (c == best_n && v[a] < best)) best = v[a], best_n = c;
+  }
+  return best;
+}
+
 /* Transfer tables only pay off (and fit) for moderate full scales. */
 #define ASIM_TABLE_LIMIT (1 << 22)
 
@@ -45,6 +80,29 @@ static asim_status check_desc(const asim_macro_desc *d) {
                     (long long)d->K, (long long)d->load_rows, (long long)d->n_loads);
   if (d->n_loads >= (1 << 16))
     return ASIM_ERR(ASIM_EINVAL, "%lld macro loads: at most 65535 supported", (long long)d->n_loads);
+  const int cd = d->non_linear_alpha != 0.0f || d->weight_var != 0.0f;
+  if (!(d->non_linear_alpha >= 0.0f) || !(d->weight_var >= 0.0f))
+    return ASIM_ERR(ASIM_EINVAL, "non_linear_alpha = %g, weight_var = %g: must be >= 0", d->non_linear_alpha,
+                    d->weight_var);
+  if (d->voting && (d->voting_levels < 0 || d->num_samp < 1))
+    return ASIM_ERR(ASIM_EINVAL, "voting_levels = %d, num_samp = %d: must be >= 0 and >= 1", d->voting_levels,
+                    d->num_samp);
+  if (d->voting && d->num_samp > 1 && d->act_enc)
+    return ASIM_ERR(ASIM_EINVAL, "num_samp = %d with act_enc = %d: majority voting repeats bit-serial "
+                    "conversions only (ASiM asserts the same)", d->num_samp, d->act_enc);
+  if (cd && d->non_linear_sigma != 0.0f)
+    return ASIM_ERR(ASIM_EINVAL, "non_linear_sigma = %g with current-domain settings: the current-domain "
+                    "ADC replaces the non-linearity noise by non_linear_alpha", d->non_linear_sigma);
+  if (d->weight_bp && (!d->act_enc || d->x_signed))
+    return ASIM_ERR(ASIM_EINVAL, "weight_bp needs unsigned bit-parallel activations (act_enc = %d, %s)",
+                    d->act_enc, d->x_signed ? "signed" : "unsigned");
+  if (d->weight_bp && d->adc_prec < 2)
+    return ASIM_ERR(ASIM_EINVAL, "weight_bp needs adc_prec >= 2 (a signed ADC of 2^(adc_prec-1) - 1 levels)");
+  if (d->voting && d->num_samp > 255)
+    return ASIM_ERR(ASIM_EINVAL, "num_samp = %d: at most 255 conversions per vote", d->num_samp);
+  if ((d->weight_bp != 0) + (cd != 0) + (d->voting != 0) > 1)
+    return ASIM_ERR(ASIM_EINVAL, "majority voting, current domain and weight_bp are separate extensions: "
+                    "enable one per layer");
   int e = d->act_enc ? (d->act_enc < d->xbit ? d->act_enc : d->xbit) : 1;
   double full = (ldexp(1.0, e) - 1.0) * (double)d->nrow;
   if (full >= 16777216.0)
@@ -63,6 +121,7 @@ static void add_cycle(asim_macro *m, int i, int j, int first_bit, int nbits, int
   c->shift = ldexpf(1.0f, i + first_bit);
   c->negate = negate;
   c->noisy = noisy;
+  c->votes = 1;
 }
 
 /* Cycle plan of one macro load, in ASiM's order (i descending, j descending). */
@@ -75,18 +134,30 @@ static void plan_cycles(asim_macro *m) {
     if (e == 0) { /* bit-serial: one plane per cycle */
       for (int j = xb - 1; j >= 0; j--) {
         int neg = d->x_signed ? (wmsb != (j == xb - 1)) : wmsb;
-        add_cycle(m, i, j, j, 1, neg, sigma && i + j <= wb + xb - h - 2);
+        if (d->voting) { /* no digital cycles; the top voting_levels anti-diagonals are voted on */
+          add_cycle(m, i, j, j, 1, neg, sigma);
+          m->cycles[m->n_cycles - 1].votes = i + j > wb + xb - d->voting_levels - 2 ? d->num_samp : 1;
+        } else {
+          add_cycle(m, i, j, j, 1, neg, sigma && i + j <= wb + xb - h - 2);
+        }
       }
     } else if (!d->x_signed) { /* groups of e bits; the top group holds the remainder */
       int T = (xb + e - 1) / e, r = xb % e;
       for (int j = T - 1; j >= 0; j--) {
         int ej = (j == T - 1 && r != 0) ? r : e;
-        add_cycle(m, i, j, e * j, ej, wmsb, sigma && i + j <= wb + T - h - 2);
+        if (d->weight_bp) { /* no per-cycle ADC: one conversion of the whole sum (asim_adc_wbp) */
+          add_cycle(m, i, j, e * j, d->wbp_wrap ? e : ej, wmsb, 0);
+          asim_cycle *c = &m->cycles[m->n_cycles - 1];
+          for (int k = 0; k < c->nbits; k++) /* ASiM indexes past the top bit from the other end */
+            if (c->bit[k] >= xb) c->bit[k] -= xb;
+        } else {
+          add_cycle(m, i, j, e * j, ej, wmsb, (d->voting ? sigma : sigma && i + j <= wb + T - h - 2));
+        }
       }
     } else { /* the sign bit gets its own 1-bit cycle, magnitude bits in groups of e */
       int T = (xb - 1 + e - 1) / e + 1, r = (xb - 1) % e;
       for (int j = T - 1; j >= 0; j--) {
-        int noisy = sigma && i + j <= wb + T - h - 2;
+        int noisy = d->voting ? sigma : sigma && i + j <= wb + T - h - 2;
         if (j == T - 1) add_cycle(m, i, j, xb - 1, 1, !wmsb, noisy);
         else add_cycle(m, i, j, e * j, (j == T - 2 && r != 0) ? r : e, wmsb, noisy);
       }
@@ -260,6 +331,17 @@ asim_status asim_macro_init(asim_macro *m, const asim_macro_desc *d) {
   m->wpl = (d->load_rows + 63) / 64;
   ASIM_CHECK(ASIM_ALLOC(m->cycles, (size_t)d->wbit * d->xbit));
   plan_cycles(m);
+  /* current domain and weight bit-parallel convert real or whole-product sums: no count tables */
+  const int direct = d->non_linear_alpha != 0.0f || d->weight_var != 0.0f || d->weight_bp;
+  if (direct) {
+    m->ext = 1;
+    m->noisy_any = d->weight_bp ? d->rand_noise_sigma > 0.0f : 0;
+    for (int c = 0; c < m->n_cycles; c++) m->noisy_any |= m->cycles[c].noisy;
+    m->wbp_F = (float)((ldexp(1.0, d->xbit) - 1.0) * (ldexp(1.0, d->wbit - 1) - 1.0) * (double)d->nrow);
+    m->wbp_L = (float)(ldexp(1.0, d->adc_prec - 1) - 1.0);
+    return ASIM_OK;
+  }
+  for (int c = 0; c < m->n_cycles; c++) m->ext |= m->cycles[c].noisy && m->cycles[c].votes > 1;
 
   /* Noise-free transfer tables, one per distinct cycle width (same R, same range). */
   int64_t total = 0;
@@ -364,6 +446,34 @@ void asim_bitmat_free(asim_bitmat *bm) {
   memset(bm, 0, sizeof *bm);
 }
 
+asim_status asim_weight_var_table(float **eps, const asim_macro *m, int64_t rows, asim_noise_key key) {
+  const asim_macro_desc *d = &m->d;
+  const int64_t Kp = d->n_loads * d->load_rows;
+  *eps = NULL;
+  ASIM_CHECK(ASIM_ALLOC(*eps, (size_t)(rows * d->wbit * Kp)));
+  for (int64_t o = 0; o < rows; o++)
+    for (int64_t k = 0; k < Kp && k < d->K; k++)
+      for (int i0 = 0; i0 < d->wbit; i0 += 4) { /* = asim_weight_var_draw, one block per four planes */
+        float z[4];
+        asim_normal4(key, 0xffffffffu, (uint32_t)(o * d->K + k), (uint32_t)(i0 >> 2), ASIM_STREAM_WVAR, z);
+        for (int i = i0; i < i0 + 4 && i < d->wbit; i++) (*eps)[(o * d->wbit + i) * Kp + k] = (z[i & 3] * d->weight_var) / 100.0f;
+      }
+  return ASIM_OK;
+}
+
+/* Σ_k x[k]·e[k] over n terms in a fixed order (16 running sums, then added in lane order): the
+ * same for any row, block or thread, and vectorisable without reassociation. */
+static float dot16(const float *x, const float *e, int64_t n) {
+  float acc[16] = {0};
+  int64_t k = 0;
+  for (; k + 16 <= n; k += 16)
+    for (int q = 0; q < 16; q++) acc[q] += x[k + q] * e[k + q];
+  for (int q = 0; k + q < n; q++) acc[q] += x[k + q] * e[k + q];
+  float s = 0.0f;
+  for (int q = 0; q < 16; q++) s += acc[q];
+  return s;
+}
+
 asim_status asim_macro_run_reference(float *acc, int64_t ps, int64_t os, const asim_macro *m,
                                      const asim_bitmat *W, const asim_bitmat *X, const asim_noise_addr *na) {
   const asim_macro_desc *d = &m->d;
@@ -372,10 +482,31 @@ asim_status asim_macro_run_reference(float *acc, int64_t ps, int64_t os, const a
     return ASIM_ERR(ASIM_ESHAPE, "bit matrices do not match the macro plan (%d/%d bits, %lld loads)",
                     W->bits, X->bits, (long long)W->n_loads);
   const int wb = d->wbit, xb = d->xbit;
-  const int64_t nl = d->n_loads, wpl = m->wpl;
+  const int64_t nl = d->n_loads, wpl = m->wpl, L = d->load_rows, Kp = nl * L;
+  const int cd = d->non_linear_alpha != 0.0f || d->weight_var != 0.0f;
+  const int wbp_noisy = d->weight_bp && d->rand_noise_sigma > 0.0f;
+  float *own = NULL, *xf = NULL, *var = NULL;
+  const float *eps = NULL;
+  asim_status st = ASIM_OK;
+  if (d->weight_var != 0.0f) {
+    eps = na->wvar;
+    if (!eps) {
+      ASIM_CHECK_GOTO(st, asim_weight_var_table(&own, m, W->rows, na->key), done);
+      eps = own;
+    }
+    ASIM_CHECK_GOTO(st, ASIM_ALLOC(xf, (size_t)(xb * Kp)), done);
+    ASIM_CHECK_GOTO(st, ASIM_ALLOC(var, (size_t)(wb * xb)), done);
+  }
   int32_t cnt[ASIM_MAX_BITS][ASIM_MAX_BITS];
+  float votes[256];
   for (int64_t p = 0; p < X->rows; p++) {
     const uint64_t *xp = X->w + p * xb * nl * wpl;
+    if (eps) /* this row's activation planes as 0/1 floats, [t][k] */
+      for (int t = 0; t < xb; t++)
+        for (int64_t n = 0; n < nl; n++) {
+          const uint64_t *w = xp + ((int64_t)t * nl + n) * wpl;
+          for (int64_t k = 0; k < L; k++) xf[(int64_t)t * Kp + n * L + k] = (float)((w[k >> 6] >> (k & 63)) & 1u);
+        }
     int64_t sample = 0, elem_p = 0;
     if (m->noisy_any) {
       sample = na->sample0 + p / na->rows_per_sample;
@@ -383,6 +514,7 @@ asim_status asim_macro_run_reference(float *acc, int64_t ps, int64_t os, const a
     }
     for (int64_t o = 0; o < W->rows; o++) {
       const uint64_t *wo = W->w + o * wb * nl * wpl;
+      const uint32_t elem = (uint32_t)(elem_p + o * na->o_stride);
       float a = 0.0f;
       for (int64_t n = 0; n < nl; n++) {
         for (int i = 0; i < wb; i++) {
@@ -394,21 +526,50 @@ asim_status asim_macro_run_reference(float *acc, int64_t ps, int64_t os, const a
             cnt[i][t] = s;
           }
         }
+        const float *vr = NULL;
+        if (eps) { /* the variation of every cell this load's activation planes drive */
+          for (int i = 0; i < wb; i++)
+            for (int t = 0; t < xb; t++)
+              var[i * xb + t] = dot16(xf + (int64_t)t * Kp + n * L, eps + (o * wb + i) * Kp + n * L, L);
+          vr = var;
+        }
         for (int c = 0; c < m->n_cycles; c++) {
           const asim_cycle *cy = &m->cycles[c];
           int64_t M = 0;
+          float Mv = 0.0f;
           for (int k = 0; k < cy->nbits; k++) M += (int64_t)cnt[cy->i][cy->bit[k]] << k;
+          if (vr) /* the cells' variation, weighted like their counts */
+            for (int k = 0; k < cy->nbits; k++) Mv += vr[cy->i * xb + cy->bit[k]] * ldexpf(1.0f, k);
+          const uint32_t cid = asim_cycle_id((int)n, cy->i, cy->j);
           float V;
-          if (cy->noisy && cy->ntab) {
-            uint32_t u = asim_uniform_u32(na->key, (uint64_t)sample, (uint32_t)(elem_p + o * na->o_stride),
-                                          asim_cycle_id((int)n, cy->i, cy->j), ASIM_STREAM_ADC);
-            V = asim_noise_sample(cy->ntab, M, u);
+          if (d->weight_bp) { /* exact shift-add; converted once below (or per cycle, compat) */
+            float term = (float)M * cy->shift;
+            a = cy->negate ? a - term : a + term;
+            if (d->wbp_requantize) {
+              float z1 = 0.0f, z2;
+              if (wbp_noisy) asim_normal2(na->key, (uint64_t)sample, elem, cid, ASIM_STREAM_WBP, &z1, &z2);
+              a = asim_adc_wbp(a, m->wbp_F, m->wbp_L, wbp_noisy, d->rand_noise_sigma, z1);
+            }
+            continue;
+          }
+          if (cd) {
+            float z1 = 0.0f, z2;
+            if (cy->noisy) asim_normal2(na->key, (uint64_t)sample, elem, cid, ASIM_STREAM_ADC, &z1, &z2);
+            V = asim_adc_cd((float)M + Mv, cy->R, m->A, d->non_linear_alpha, cy->noisy, d->rand_noise_sigma, z1);
           } else if (cy->noisy) {
-            float z1, z2;
-            asim_normal2(na->key, (uint64_t)sample, (uint32_t)(elem_p + o * na->o_stride),
-                         asim_cycle_id((int)n, cy->i, cy->j), ASIM_STREAM_ADC, &z1, &z2);
-            V = asim_adc((float)M, cy->R, m->A, d->nrow, 1, d->rand_noise_sigma,
-                         d->non_linear_sigma, z1, z2);
+            /* repetition r draws from stream VOTE + (r << 8); the first is the ordinary draw */
+            const int nv = cy->votes < 256 ? cy->votes : 256;
+            for (int r = 0; r < nv; r++) {
+              const uint32_t stream = r ? ASIM_STREAM_VOTE + ((uint32_t)r << 8) : ASIM_STREAM_ADC;
+              if (cy->ntab) {
+                votes[r] = asim_noise_sample(cy->ntab, M, asim_uniform_u32(na->key, (uint64_t)sample, elem, cid, stream));
+              } else {
+                float z1, z2;
+                asim_normal2(na->key, (uint64_t)sample, elem, cid, stream, &z1, &z2);
+                votes[r] = asim_adc((float)M, cy->R, m->A, d->nrow, 1, d->rand_noise_sigma, d->non_linear_sigma, z1, z2);
+              }
+            }
+            V = nv > 1 ? asim_vote_mode(votes, nv) : votes[0];
           } else if (cy->table) {
             V = cy->table[M];
           } else {
@@ -418,8 +579,17 @@ asim_status asim_macro_run_reference(float *acc, int64_t ps, int64_t os, const a
           a = cy->negate ? a - term : a + term;
         }
       }
+      if (d->weight_bp && !d->wbp_requantize) {
+        float z1 = 0.0f, z2;
+        if (wbp_noisy) asim_normal2(na->key, (uint64_t)sample, elem, 0xffffffffu, ASIM_STREAM_WBP, &z1, &z2);
+        a = asim_adc_wbp(a, m->wbp_F, m->wbp_L, wbp_noisy, d->rand_noise_sigma, z1);
+      }
       acc[p * ps + o * os] = a;
     }
   }
-  return ASIM_OK;
+done:
+  free(own);
+  free(xf);
+  free(var);
+  return st;
 }

@@ -34,3 +34,14 @@ void asim_uniform4(asim_noise_key key, uint32_t c0, uint32_t c1, uint32_t c2, ui
   philox4x32_ctr_t r = philox4x32(c, k);
   for (int i = 0; i < 4; i++) u[i] = (float)(r.v[i] >> 8) * (1.0f / 16777216.0f); /* 24 bits: exact in float */
 }
+
+void asim_normal4(asim_noise_key key, uint64_t sample, uint32_t elem, uint32_t cycle, uint32_t stream, float z[4]) {
+  philox4x32_ctr_t r = draw(key, sample, elem, cycle, stream);
+  const double inv = 1.0 / 4294967296.0, two_pi = 6.283185307179586476925286766559;
+  for (int h = 0; h < 2; h++) { /* both Box-Muller outputs of each pair of words */
+    double u0 = ((double)r.v[2 * h] + 0.5) * inv, u1 = ((double)r.v[2 * h + 1] + 0.5) * inv;
+    double rad = sqrt(-2.0 * log(u0));
+    z[2 * h] = (float)(rad * cos(two_pi * u1));
+    z[2 * h + 1] = (float)(rad * sin(two_pi * u1));
+  }
+}

@@ -28,10 +28,27 @@ static void clear_xspace(asim_wcache *c) {
 void asim_wcache_clear(asim_wcache *c) {
   clear_weights(c);
   clear_xspace(c);
+  free(c->wvar);
   int64_t builds = c->builds;
   int nocheck = c->nocheck;
   memset(c, 0, sizeof *c);
   c->builds = builds, c->nocheck = nocheck;
+}
+
+asim_status asim_wcache_wvar(asim_wcache *c, const asim_macro *m, int64_t rows, asim_noise_key key, const float **eps) {
+  float wv = m->d.weight_var;
+  uint32_t wbits;
+  memcpy(&wbits, &wv, sizeof wbits);
+  const int64_t geom[6] = {((int64_t)key.seed << 32) | key.layer_id, rows, m->d.K, m->d.load_rows,
+                           m->d.n_loads, ((int64_t)m->d.wbit << 32) | wbits};
+  if (!c->wvar || memcmp(geom, c->wvar_geom, sizeof geom)) {
+    free(c->wvar);
+    c->wvar = NULL;
+    ASIM_CHECK(asim_weight_var_table(&c->wvar, m, rows, key));
+    memcpy(c->wvar_geom, geom, sizeof geom);
+  }
+  *eps = c->wvar;
+  return ASIM_OK;
 }
 
 void asim_wcache_check_values(asim_wcache *c, int on) {
@@ -102,7 +119,10 @@ static int same_desc(const asim_macro_desc *a, const asim_macro_desc *b) {
   return a->wbit == b->wbit && a->xbit == b->xbit && a->x_signed == b->x_signed && a->adc_prec == b->adc_prec &&
          a->nrow == b->nrow && a->act_enc == b->act_enc && a->hybrid_levels == b->hybrid_levels &&
          a->rand_noise_sigma == b->rand_noise_sigma && a->non_linear_sigma == b->non_linear_sigma && a->K == b->K &&
-         a->load_rows == b->load_rows && a->n_loads == b->n_loads && a->noise_formula == b->noise_formula;
+         a->load_rows == b->load_rows && a->n_loads == b->n_loads && a->noise_formula == b->noise_formula &&
+         a->voting == b->voting && a->voting_levels == b->voting_levels && a->num_samp == b->num_samp &&
+         a->non_linear_alpha == b->non_linear_alpha && a->weight_var == b->weight_var &&
+         a->weight_bp == b->weight_bp && a->wbp_requantize == b->wbp_requantize && a->wbp_wrap == b->wbp_wrap;
 }
 
 static asim_status get(asim_wcache *c, const float *w, int64_t O, int64_t K, const asim_conv_layout *cl,

@@ -116,6 +116,7 @@ typedef struct {
 #define NROW 1, 16777216L
 #define ENC 1, 16
 #define HYB 0, 32
+#define VOTES 1, 255 /* num_samp: conversions per voted cycle */
 #define SIZE 1, 4096
 #define BATCH 1, 1048576L
 
@@ -128,11 +129,17 @@ static const keydef KEYS[] = {
     KI(asim_conv_xbit, BITS), KI(asim_conv_adc_prec, ADC), KI(asim_conv_nrow, NROW),
     KF(asim_conv_rand_noise_sigma, FC_GE0), KF(asim_conv_non_linear_sigma, FC_GE0),
     KN(asim_act_enc, ENC), KB(asim_signed_act), KF(asim_conv_trim_noise, FC_GE0),
+    /* ASiM's extensions (spec §11) per layer group: majority voting, current domain, W4A4 */
+    KN(asim_conv_voting_levels, HYB), KN(asim_conv_num_samp, VOTES),
+    KF(asim_conv_non_linear_alpha, FC_GE0), KF(asim_conv_weight_var, FC_GE0), KB(asim_conv_weight_bp),
     KE(asim_linear_mode, MODES), KI(asim_linear_wbit, BITS), KI(asim_linear_xbit, BITS),
     KI(asim_linear_adc_prec, ADC), KI(asim_linear_nrow, NROW),
     KF(asim_linear_rand_noise_sigma, FC_GE0), KF(asim_linear_non_linear_sigma, FC_GE0),
     KN(asim_linear_act_enc, ENC), KB(asim_linear_signed_act), KE(asim_linear_layer, LINEARS),
-    KF(asim_linear_trim_noise, FC_GE0), KE(quant_conv_mode, QMODES), KI(quant_conv_wbit, BITS),
+    KF(asim_linear_trim_noise, FC_GE0),
+    KN(asim_linear_voting_levels, HYB), KN(asim_linear_num_samp, VOTES),
+    KF(asim_linear_non_linear_alpha, FC_GE0), KF(asim_linear_weight_var, FC_GE0), KB(asim_linear_weight_bp),
+    KE(quant_conv_mode, QMODES), KI(quant_conv_wbit, BITS),
     KI(quant_conv_xbit, BITS),
     /* spec §10.3 */
     KB(vit_quant_conv_proj), KN(asim_vit_hybrid_levels, HYB), KI(asim_vit_attn_qk_qbit, BITS),
@@ -146,14 +153,20 @@ static const keydef KEYS[] = {
     KF(asim_vit_attn_proj_non_linear_sigma, FC_GE0), KN(asim_vit_attn_qk_k_enc, ENC),
     KN(asim_vit_attn_av_a_enc, ENC), KN(asim_vit_attn_proj_act_enc, ENC),
     KE(asim_vit_attn_mode, MODES), KF(asim_vit_attn_attn_trim_noise, FC_GE0),
-    KF(asim_vit_attn_proj_trim_noise, FC_GE0), KI(asim_vit_mlp_wbit, BITS),
+    KF(asim_vit_attn_proj_trim_noise, FC_GE0), KN(asim_vit_attn_voting_levels, HYB),
+    KN(asim_vit_attn_num_samp, VOTES), KI(asim_vit_mlp_wbit, BITS),
     KI(asim_vit_mlp_xbit, BITS), KI(asim_vit_mlp_adc_prec, ADC), KI(asim_vit_mlp_nrow, NROW),
     KF(asim_vit_mlp_rand_noise_sigma, FC_GE0), KF(asim_vit_mlp_non_linear_sigma, FC_GE0),
     KN(asim_vit_mlp_act_enc, ENC), KE(asim_vit_mlp_mode, MODES),
-    KF(asim_vit_mlp_trim_noise, FC_GE0), KI(asim_vit_fc_wbit, BITS), KI(asim_vit_fc_xbit, BITS),
+    KF(asim_vit_mlp_trim_noise, FC_GE0),
+    KN(asim_vit_mlp_voting_levels, HYB), KN(asim_vit_mlp_num_samp, VOTES),
+    KF(asim_vit_mlp_non_linear_alpha, FC_GE0), KF(asim_vit_mlp_weight_var, FC_GE0), KB(asim_vit_mlp_weight_bp),
+    KI(asim_vit_fc_wbit, BITS), KI(asim_vit_fc_xbit, BITS),
     KI(asim_vit_fc_adc_prec, ADC), KI(asim_vit_fc_nrow, NROW),
     KF(asim_vit_fc_rand_noise_sigma, FC_GE0), KF(asim_vit_fc_non_linear_sigma, FC_GE0),
     KN(asim_vit_fc_act_enc, ENC), KE(asim_vit_fc_mode, MODES), KF(asim_vit_fc_trim_noise, FC_GE0),
+    KN(asim_vit_fc_voting_levels, HYB), KN(asim_vit_fc_num_samp, VOTES),
+    KF(asim_vit_fc_non_linear_alpha, FC_GE0), KF(asim_vit_fc_weight_var, FC_GE0), KB(asim_vit_fc_weight_bp),
     KI(asim_vit_quant_conv_wbit, BITS), KI(asim_vit_quant_conv_xbit, BITS),
     KE(asim_vit_quant_conv_mode, QMODES),
     /* spec §10.4 */
@@ -171,7 +184,7 @@ static const keydef KEYS[] = {
     KI(data.max_samples, 0, INT_MAX), KFL(data.mean, data.n_mean, FC_ANY),
     KFL(data.std, data.n_std, FC_GT0), KE(data.augment, AUGMENTS), KB(compat.conv_channel_drop),
     KB(compat.quant_conv_double_bias), KB(compat.label_index_counts_files),
-    KE(compat.cifar100_order, ORDERS),
+    KE(compat.cifar100_order, ORDERS), KB(compat.wbp_linear_requantize), KB(compat.wbp_act_enc_wrap),
 };
 #define NKEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
 
@@ -235,6 +248,11 @@ void asim_config_defaults(asim_config *c) {
   c->asim_conv_wbit = c->asim_conv_xbit = c->asim_conv_adc_prec = 8;
   c->asim_conv_nrow = 255;
   c->asim_act_enc = ASIM_NONE;
+  c->asim_conv_voting_levels = c->asim_linear_voting_levels = ASIM_NONE;
+  c->asim_vit_mlp_voting_levels = c->asim_vit_fc_voting_levels = ASIM_NONE;
+  c->asim_conv_num_samp = c->asim_linear_num_samp = ASIM_NONE;
+  c->asim_vit_mlp_num_samp = c->asim_vit_fc_num_samp = ASIM_NONE;
+  c->asim_vit_attn_voting_levels = c->asim_vit_attn_num_samp = ASIM_NONE;
   c->asim_linear_mode = ASIM_SIMULATION;
   c->asim_linear_wbit = c->asim_linear_xbit = c->asim_linear_adc_prec = 8;
   c->asim_linear_nrow = 255;
@@ -1353,6 +1371,49 @@ static void hybrid_rule(ctx *x, const char *key, int levels, const char *which) 
              levels, which, levels);
 }
 
+/* ASiM's extensions (spec 11) of one layer group: one extension at a time, and each needs the
+ * datapath it was written for. Only Simulation mode uses them. */
+static void ext_rules(ctx *x, const char *g, const char *hyb, const char *enc, const char *sgn) {
+  char n[8][64];
+  const char *suf[8] = {"voting_levels", "num_samp", "non_linear_alpha", "weight_var", "weight_bp", "mode",
+                        "non_linear_sigma", "adc_prec"};
+  for (int i = 0; i < 8; i++) snprintf(n[i], sizeof n[i], "asim_%s_%s", g, suf[i]);
+  const asim_config *c = &x->c;
+  int kv = K(n[0]), kns = K(n[1]), ka = K(n[2]), kw = K(n[3]), kbp = K(n[4]), km = K(n[5]), knl = K(n[6]);
+  int kadc = K(n[7]), kh = K(hyb), ke = K(enc), ks = sgn ? K(sgn) : -1;
+  if (*CFIELD(c, km, asim_mode) != ASIM_SIMULATION) return;
+  int v = *CFIELD(c, kv, int), ns = *CFIELD(c, kns, int), bp = *CFIELD(c, kbp, int);
+  int e = *CFIELD(c, ke, int), signed_act = ks >= 0 ? *CFIELD(c, ks, int) : 1;
+  double a = *CFIELD(c, ka, double), w = *CFIELD(c, kw, double), nl = *CFIELD(c, knl, double);
+  int mv = v != ASIM_NONE, cdm = a > 0 || w > 0;
+  if (mv + cdm + bp > 1)
+    xproblem(x, mv ? kv : ka, bp ? kbp : (a > 0 ? ka : kw),
+             "majority voting (%s), current domain (%s, %s) and %s are separate extensions "
+             "(spec 11): enable one per layer group", n[0], n[2], n[3], n[4]);
+  if (mv && *CFIELD(c, kh, int) != ASIM_NONE)
+    xproblem(x, kv, kh, "majority voting replaces %s: every cycle is analog and the top %s levels are "
+                        "voted on (spec 11.1); set %s = \"None\"", hyb, n[0], hyb);
+  if (ns != ASIM_NONE && ns > 1 && !mv)
+    xproblem(x, kns, kv, "%s = %d needs %s (the cycle levels voted on, spec 11.1)", n[1], ns, n[0]);
+  if (mv && ns != ASIM_NONE && ns > 1 && e != ASIM_NONE)
+    xproblem(x, kns, ke, "%s = %d with %s: majority voting repeats bit-serial conversions only (ASiM "
+                         "asserts the same, spec 11.1)", n[1], ns, enc);
+  if (cdm && nl > 0)
+    xproblem(x, a > 0 ? ka : kw, knl, "the current-domain ADC replaces the non-linearity noise by gain "
+                                      "compression (spec 11.2): set %s = 0", n[6]);
+  if (bp) {
+    if (e == ASIM_NONE)
+      xproblem(x, kbp, ke, "%s needs %s (activation bits per cycle, spec 11.3)", n[4], enc);
+    if (signed_act)
+      xproblem(x, kbp, ks, "%s encodes unsigned activations only (spec 11.3)%s", n[4],
+               ks >= 0 ? "" : "; this layer group's activations are signed");
+    if (nl > 0)
+      xproblem(x, kbp, knl, "the weight bit-parallel ADC has random noise only (spec 11.3): set %s = 0", n[6]);
+    if (*CFIELD(c, kadc, int) < 2)
+      xproblem(x, kbp, kadc, "%s needs %s >= 2 (a signed ADC, spec 11.3)", n[4], n[7]);
+  }
+}
+
 static void cross_rules(ctx *x, int strict) {
   asim_config *c = &x->c;
   int kin = K("input_size"), klm = K("large_model");
@@ -1445,6 +1506,24 @@ static void cross_rules(ctx *x, int strict) {
                      imax(c->asim_vit_mlp_wbit + c->asim_vit_mlp_xbit,
                           c->asim_vit_fc_wbit + c->asim_vit_fc_xbit)));
   hybrid_rule(x, "asim_vit_hybrid_levels", vl - 1, "ViT");
+  ext_rules(x, "conv", "asim_cnn_hybrid_levels", "asim_act_enc", "asim_signed_act");
+  ext_rules(x, "linear", "asim_cnn_hybrid_levels", "asim_linear_act_enc", "asim_linear_signed_act");
+  ext_rules(x, "vit_mlp", "asim_vit_hybrid_levels", "asim_vit_mlp_act_enc", NULL);
+  ext_rules(x, "vit_fc", "asim_vit_hybrid_levels", "asim_vit_fc_act_enc", NULL);
+  if (c->asim_vit_attn_mode == ASIM_SIMULATION) { /* the voting attention: QK, AV, qkv and proj */
+    int kv = K("asim_vit_attn_voting_levels"), kns = K("asim_vit_attn_num_samp");
+    int v = c->asim_vit_attn_voting_levels, ns = c->asim_vit_attn_num_samp;
+    if (v != ASIM_NONE && c->asim_vit_hybrid_levels != ASIM_NONE)
+      xproblem(x, kv, K("asim_vit_hybrid_levels"), "majority voting replaces asim_vit_hybrid_levels: every "
+                                                  "cycle is analog (spec 11.1); set it to \"None\"");
+    if (ns != ASIM_NONE && ns > 1 && v == ASIM_NONE)
+      xproblem(x, kns, kv, "asim_vit_attn_num_samp = %d needs asim_vit_attn_voting_levels (spec 11.1)", ns);
+    const char *encs[3] = {"asim_vit_attn_qk_k_enc", "asim_vit_attn_av_a_enc", "asim_vit_attn_proj_act_enc"};
+    for (int i = 0; i < 3; i++)
+      if (v != ASIM_NONE && ns != ASIM_NONE && ns > 1 && *CFIELD(c, K(encs[i]), int) != ASIM_NONE)
+        xproblem(x, kns, K(encs[i]), "asim_vit_attn_num_samp = %d with %s: majority voting repeats bit-serial "
+                                     "conversions only (ASiM asserts the same, spec 11.1)", ns, encs[i]);
+  }
 
   if (fam != ASIM_FAMILY_VIT) {
     /* A macro load holds whole 3x3 kernels: G = floor(nrow / 9) channels, 0 fails (spec 3.3).
@@ -1896,6 +1975,19 @@ static void noise_notes(sbuf *b, int *n, const char *grp, asim_mode mode, double
                "spec 4)", trim_key, trim);
 }
 
+/* Extension keys of a group that cannot act: the group is not simulated, or voting has no noise
+ * to vote away. */
+static void ext_notes(sbuf *b, int *n, const char *grp, asim_mode mode, int voting_levels, int num_samp,
+                      double alpha, double weight_var, int weight_bp, double sigma) {
+  int any = voting_levels != ASIM_NONE || alpha > 0 || weight_var > 0 || weight_bp;
+  if (any && mode != ASIM_SIMULATION)
+    note(b, n, "%s extension keys have no effect: the mode is \"%s\" (ASiM's extensions change the "
+               "simulated datapath only, spec 11)", grp, asim_mode_name(mode));
+  else if (voting_levels != ASIM_NONE && num_samp != ASIM_NONE && num_samp > 1 && sigma == 0)
+    note(b, n, "%s_num_samp = %d repeats noise-free conversions: without ADC noise every vote agrees "
+               "(no effect, spec 11.1)", grp, num_samp);
+}
+
 int asim_config_notes(const asim_config *c, char *buf, size_t len) {
   sbuf b = {0};
   int n = 0;
@@ -1910,6 +2002,10 @@ int asim_config_notes(const asim_config *c, char *buf, size_t len) {
                 "asim_linear_trim_noise");
     double active = (c->asim_conv_mode == ASIM_SIMULATION ? s : 0) +
                     (c->asim_linear_mode == ASIM_SIMULATION ? sl : 0);
+    ext_notes(&b, &n, "asim_conv", c->asim_conv_mode, c->asim_conv_voting_levels, c->asim_conv_num_samp,
+              c->asim_conv_non_linear_alpha, c->asim_conv_weight_var, c->asim_conv_weight_bp, s);
+    ext_notes(&b, &n, "asim_linear", c->asim_linear_mode, c->asim_linear_voting_levels, c->asim_linear_num_samp,
+              c->asim_linear_non_linear_alpha, c->asim_linear_weight_var, c->asim_linear_weight_bp, sl);
     if (c->asim_cnn_hybrid_levels > 0 && active == 0)
       note(&b, &n, "asim_cnn_hybrid_levels = %d has no effect without ADC noise (it only selects "
                    "noise-free cycles)", c->asim_cnn_hybrid_levels);
@@ -1950,6 +2046,12 @@ int asim_config_notes(const asim_config *c, char *buf, size_t len) {
     double active = (c->asim_vit_attn_mode == ASIM_SIMULATION ? s : 0) +
                     (c->asim_vit_mlp_mode == ASIM_SIMULATION ? sm : 0) +
                     (c->asim_vit_fc_mode == ASIM_SIMULATION ? sf : 0);
+    ext_notes(&b, &n, "asim_vit_mlp", c->asim_vit_mlp_mode, c->asim_vit_mlp_voting_levels, c->asim_vit_mlp_num_samp,
+              c->asim_vit_mlp_non_linear_alpha, c->asim_vit_mlp_weight_var, c->asim_vit_mlp_weight_bp, sm);
+    ext_notes(&b, &n, "asim_vit_fc", c->asim_vit_fc_mode, c->asim_vit_fc_voting_levels, c->asim_vit_fc_num_samp,
+              c->asim_vit_fc_non_linear_alpha, c->asim_vit_fc_weight_var, c->asim_vit_fc_weight_bp, sf);
+    ext_notes(&b, &n, "asim_vit_attn", c->asim_vit_attn_mode, c->asim_vit_attn_voting_levels,
+              c->asim_vit_attn_num_samp, 0, 0, 0, s);
     if (c->asim_vit_hybrid_levels > 0 && active == 0)
       note(&b, &n, "asim_vit_hybrid_levels = %d has no effect without ADC noise (it only selects "
                    "noise-free cycles)", c->asim_vit_hybrid_levels);

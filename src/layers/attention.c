@@ -19,6 +19,18 @@ asim_status asim_mha_check(const asim_mha_dims *a) {
     if (w[i].bits < w[i].min || w[i].bits > ASIM_MAX_BITS)
       return ASIM_ERR(ASIM_EINVAL, "ASiMMultiheadAttention: %s = %d: must be in %d..%d", w[i].name, w[i].bits,
                       w[i].min, ASIM_MAX_BITS);
+  if (a->voting && a->mode == ASIM_SIMULATION) {
+    if (a->voting_levels < 0 || a->num_samp < 0 || a->num_samp > 255)
+      return ASIM_ERR(ASIM_EINVAL, "ASiMMultiheadAttention: voting_levels = %d, num_samp = %d: must be >= 0 and "
+                      "in 1..255", a->voting_levels, a->num_samp);
+    if (a->hybrid_levels >= 0)
+      return ASIM_ERR(ASIM_EINVAL, "ASiMMultiheadAttention: voting_levels with hybrid_levels = %d: majority voting "
+                      "replaces hybrid_levels", a->hybrid_levels);
+    if (a->num_samp > 1 && (a->qk_k_enc > 0 || a->av_a_enc > 0 || a->proj_act_enc > 0))
+      return ASIM_ERR(ASIM_EINVAL, "ASiMMultiheadAttention: num_samp = %d with a bit-parallel encoding (qk_k_enc %d, "
+                      "av_a_enc %d, proj_act_enc %d): majority voting repeats bit-serial conversions only (ASiM "
+                      "asserts the same)", a->num_samp, a->qk_k_enc, a->av_a_enc, a->proj_act_enc);
+  }
   if (a->mode == ASIM_SIMULATION) {
     /* ASiM compares qk_k_enc with the QUERY width (spec §3.7 quirk 7) */
     if (a->qk_k_enc == 0 || a->qk_k_enc < -1 || (a->qk_k_enc > 0 && a->qk_k_enc >= a->qk_qbit))
@@ -63,6 +75,11 @@ static asim_cim_params part_params(const asim_mha_dims *a, int part) {
     p.non_linear_sigma = a->av_non_linear_sigma;
     p.act_enc = a->av_a_enc;
     p.trim_noise = a->attn_trim_noise;
+  }
+  if (a->voting) { /* ASiM's voting attention: QK, AV and its qkv/proj linears all vote */
+    p.voting_levels = a->voting_levels;
+    p.num_samp = a->num_samp > 1 ? a->num_samp : 1;
+    p.hybrid_levels = -1;
   }
   return p;
 }
@@ -133,13 +150,27 @@ static asim_status batched_product(float *y, const float *wsrc, const float *xsr
     for (int h = 0; h < H; h++) {
       const int64_t bh = (int64_t)b * H + h;
       float *yy = y + bh * yn;
-      if (p->mode == ASIM_SIMULATION) {
+      if (p->mode == ASIM_SIMULATION && m.ext) {
+        /* majority voting with repeated conversions: the plain reference macro kernel */
+        asim_bitmat Wb, Xb;
+        asim_noise_addr na = {key, sample0 + b, Xr, (int64_t)h * yn, ps, os, NULL};
+        memset(&Xb, 0, sizeof Xb);
+        ASIM_CHECK_GOTO(st, asim_bitmat_pack(&Wb, wq + bh * wn, Wr, &m, p->wbit), done);
+        if ((st = asim_bitmat_pack(&Xb, xq + bh * xn, Xr, &m, p->xbit)) == ASIM_OK)
+          st = asim_macro_run_reference(yy, ps, os, &m, &Wb, &Xb, &na);
+        asim_bitmat_free(&Wb);
+        asim_bitmat_free(&Xb);
+        if (st) {
+          asim_error_trace(st, __FILE__, __LINE__, "voted attention product");
+          goto done;
+        }
+      } else if (p->mode == ASIM_SIMULATION) {
         double ta = prof ? asim_prof_now() : 0;
         asim_opnd_set_rows(&wo, wq + bh * wn, K, K, p->nrow);
         ASIM_CHECK_GOTO(st, asim_opnd_prepare_w(&wo, &m, isa, 1), done);
         ASIM_CHECK_GOTO(st, asim_opnd_fill_x(&xo, &m, isa, xq + bh * xn, K, K), done);
         double tb = prof ? asim_prof_now() : 0;
-        asim_noise_addr na = {key, sample0 + b, Xr, (int64_t)h * yn, ps, os};
+        asim_noise_addr na = {key, sample0 + b, Xr, (int64_t)h * yn, ps, os, NULL};
         int64_t fb = 0;
         const asim_out ao = asim_out_rows(yy, ps, os, Xr);
         ASIM_CHECK_GOTO(st, asim_engine_run(&ao, &m, &wo, &xo, &na, asim_exec_threads(ex), isa, &fb), done);

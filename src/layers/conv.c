@@ -189,6 +189,57 @@ asim_status asim_conv_mapping(const asim_conv_dims *c, asim_conv_map *map) {
   return ASIM_OK;
 }
 
+/* Simulation with one of ASiM's extensions (spec §11): the plain reference macro kernel on ASiM's
+ * own row order (load n = channels n·G … n·G+G−1, rows c·k² + u·k + v), so a weight cell's index
+ * is its index in the weight tensor (current-domain variation is keyed by it). Speed is not the
+ * point of this path: the fast kernels stay for the base datapath. */
+static asim_status conv_sim_ext(float *out, const float *in, int B, int H, int W, const float *weight,
+                                const float *bias, const asim_conv_dims *c, const asim_conv_map *map,
+                                const float *sx, const asim_exec *ex, asim_wcache *wc) {
+  const asim_cim_params *p = &c->p;
+  const int k = c->k, C = c->in_ch, O = c->out_ch;
+  const int Ho = asim_conv_out_size(H, k, c->stride, c->pad), Wo = asim_conv_out_size(W, k, c->stride, c->pad);
+  const int64_t K = (int64_t)C * k * k, P = (int64_t)Ho * Wo, in_n = (int64_t)C * H * W, out_n = (int64_t)O * P;
+  const asim_noise_key key = {ex ? ex->seed : 0, c->layer_id};
+  asim_macro m;
+  asim_bitmat Wb, Xb;
+  memset(&m, 0, sizeof m), memset(&Wb, 0, sizeof Wb), memset(&Xb, 0, sizeof Xb);
+  int32_t *wq = NULL, *xq = NULL, *cols = NULL;
+  asim_status st = ASIM_OK;
+  const asim_macro_desc d = asim_cim_macro_desc(p, p->wbit, p->xbit, p->signed_act, p->act_enc, K,
+                                                map->channels_per_load * k * k, map->loads);
+  ASIM_CHECK_GOTO(st, asim_macro_init(&m, &d), done);
+  const float sw = asim_scale_from_max(asim_absmax(weight, O * K));
+  ASIM_CHECK_GOTO(st, ASIM_ALLOC(wq, (size_t)(O * K)), done);
+  ASIM_CHECK_GOTO(st, ASIM_ALLOC(xq, (size_t)in_n), done);
+  ASIM_CHECK_GOTO(st, ASIM_ALLOC(cols, (size_t)(P * K)), done);
+  asim_quantize(wq, weight, O * K, sw, p->wbit, 1);
+  ASIM_CHECK_GOTO(st, asim_bitmat_pack(&Wb, wq, O, &m, p->wbit), done);
+  const float *wvar = NULL; /* the chip's cell variation, drawn once per layer */
+  if (p->weight_var != 0.0f) ASIM_CHECK_GOTO(st, asim_wcache_wvar(wc, &m, O, key, &wvar), done);
+  const float D = asim_dequant_divisor(p->wbit, p->xbit, p->signed_act);
+  for (int b = 0; b < B; b++) {
+    float *y = out + b * out_n;
+    asim_quantize(xq, in + b * in_n, in_n, sx[b], p->xbit, p->signed_act);
+    asim_im2col32(cols, xq, C, H, W, k, c->stride, c->pad);
+    ASIM_CHECK_GOTO(st, asim_bitmat_pack(&Xb, cols, P, &m, p->xbit), done);
+    /* element index within the sample: NCHW, as on the fast path */
+    const asim_noise_addr na = {key, (ex ? ex->sample0 : 0) + b, P, 0, 1, P, wvar};
+    ASIM_CHECK_GOTO(st, asim_macro_run_reference(y, 1, P, &m, &Wb, &Xb, &na), done);
+    asim_bitmat_free(&Xb);
+    asim_dequantize(y, out_n, sw, sx[b], D);
+    if (bias)
+      for (int64_t o = 0; o < O; o++)
+        for (int64_t q = 0; q < P; q++) y[o * P + q] += bias[o];
+  }
+done:
+  asim_bitmat_free(&Xb);
+  asim_bitmat_free(&Wb);
+  asim_macro_free(&m);
+  free(wq), free(xq), free(cols);
+  return st;
+}
+
 /* Float convolution of one sample through im2col + sgemm: out (O, P) = W (O, K) · colsᵀ. */
 static void conv_gemm(float *out, const float *w, const float *cols, int64_t O, int64_t P, int64_t K) {
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)O, (int)P, (int)K, 1.0f, w, (int)K, cols,
@@ -281,6 +332,11 @@ asim_status asim_conv2d_forward(float *out, const float *in, int B, int H, int W
     goto done;
   }
 
+  if (asim_cim_ext_active(p)) {
+    st = conv_sim_ext(out, in, B, H, W, weight, bias, c, &map, sx, ex, wc);
+    goto done;
+  }
+
   /* Simulation: the macro model over ASiM's channel-group loads, weights from the cache; samples
    * in chunks of a few MB of operand per engine call, each sample's rows padded to whole 16-row
    * blocks; results land in NCHW and are dequantised in place */
@@ -328,7 +384,7 @@ asim_status asim_conv2d_forward(float *out, const float *in, int B, int H, int W
       }
       if (!gk) asim_opnd_pack_x(X, isa);
       double tb = prof ? asim_prof_now() : 0;
-      asim_noise_addr na = {key, sample0 + b0, Ppad, 0, 1, P};
+      asim_noise_addr na = {key, sample0 + b0, Ppad, 0, 1, P, NULL};
       const asim_out ao = {out + b0 * out_n, 1, P, Ppad, P, out_n};
       int64_t fb = 0;
       ASIM_CHECK_GOTO(st, asim_engine_run(&ao, mp, Wp, X, &na, asim_exec_threads(ex), isa, &fb), done);

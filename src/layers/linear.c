@@ -28,6 +28,34 @@ static void linear_gemm(float *out, const float *x, const float *w, int64_t R, i
               0.0f, out, (int)O);
 }
 
+/* Simulation with one of ASiM's extensions (spec §11) on the plain reference macro kernel; a
+ * weight cell's index is o·K + k, the key of its current-domain variation. */
+static asim_status linear_sim_ext(float *out, float *sw, const float *weight, const int32_t *xq, int64_t rows,
+                                  int64_t K, int64_t O, const asim_cim_params *p, asim_noise_addr na,
+                                  asim_wcache *wc) {
+  asim_macro m;
+  asim_bitmat Wb, Xb;
+  memset(&m, 0, sizeof m), memset(&Wb, 0, sizeof Wb), memset(&Xb, 0, sizeof Xb);
+  int32_t *wq = NULL;
+  asim_status st = ASIM_OK;
+  const asim_macro_desc d = asim_cim_macro_desc(p, p->wbit, p->xbit, p->signed_act, p->act_enc, K, p->nrow,
+                                                (K + p->nrow - 1) / p->nrow);
+  *sw = asim_scale_from_max(asim_absmax(weight, O * K));
+  ASIM_CHECK_GOTO(st, ASIM_ALLOC(wq, (size_t)(O * K)), done);
+  asim_quantize(wq, weight, O * K, *sw, p->wbit, 1);
+  ASIM_CHECK_GOTO(st, asim_macro_init(&m, &d), done);
+  ASIM_CHECK_GOTO(st, asim_bitmat_pack(&Wb, wq, O, &m, p->wbit), done);
+  ASIM_CHECK_GOTO(st, asim_bitmat_pack(&Xb, xq, rows, &m, p->xbit), done);
+  if (p->weight_var != 0.0f) ASIM_CHECK_GOTO(st, asim_wcache_wvar(wc, &m, O, na.key, &na.wvar), done);
+  ASIM_CHECK_GOTO(st, asim_macro_run_reference(out, O, 1, &m, &Wb, &Xb, &na), done);
+done:
+  asim_bitmat_free(&Xb);
+  asim_bitmat_free(&Wb);
+  asim_macro_free(&m);
+  free(wq);
+  return st;
+}
+
 asim_status asim_linear_forward(float *out, const float *in, int B, int T, const float *weight,
                                 const float *bias, const asim_linear_dims *l, const asim_exec *ex) {
   ASIM_CHECK(asim_linear_check(l));
@@ -83,6 +111,9 @@ asim_status asim_linear_forward(float *out, const float *in, int B, int T, const
     for (int64_t i = 0; i < B * in_n; i++) xf[i] = (float)xq[i];
     linear_gemm(out, xf, wf, (int64_t)B * T, O, K);
     for (int b = 0; b < B; b++) asim_trim_noise(out + b * out_n, out_n, out_n, p->trim_noise, key, sample0 + b);
+  } else if (asim_cim_ext_active(p)) {
+    asim_noise_addr na = {key, sample0, T, 0, O, 1, NULL};
+    ASIM_CHECK_GOTO(st, linear_sim_ext(out, &sw, weight, xq, (int64_t)B * T, K, O, p, na, wc), done);
   } else {
     const int prof = asim_prof_on();
     double t[4] = {prof ? asim_prof_now() : 0, 0, 0, 0};
@@ -97,7 +128,7 @@ asim_status asim_linear_forward(float *out, const float *in, int B, int T, const
     ASIM_CHECK_GOTO(st, asim_wcache_xspace(wc, xkey, (int64_t)B * T, p->xbit, sa, isa, &X), done);
     ASIM_CHECK_GOTO(st, asim_opnd_fill_x(X, mp, isa, xq, K, K), done);
     if (prof) t[1] = asim_prof_now();
-    asim_noise_addr na = {key, sample0, T, 0, O, 1};
+    asim_noise_addr na = {key, sample0, T, 0, O, 1, NULL};
     int64_t fb = 0;
     const asim_out ao = asim_out_rows(out, O, 1, (int64_t)B * T);
     ASIM_CHECK_GOTO(st, asim_engine_run(&ao, mp, Wp, X, &na, asim_exec_threads(ex), isa, &fb), done);

@@ -644,6 +644,67 @@ static void product_cost(const asim_cim_params *p, int wbit, int xbit, int x_sig
   (void)p;
 }
 
+/* Bit-serial cycles per macro load that majority voting converts num_samp times (spec §11.1). */
+static int voted_cycles(const asim_cim_params *p) {
+  int n = 0;
+  for (int i = 0; i < p->wbit; i++)
+    for (int j = 0; j < p->xbit; j++) n += i + j > p->wbit + p->xbit - p->voting_levels - 2;
+  return n;
+}
+
+/* ADC conversions per output element and load of a simulated product with an extension, and a note for
+ * the macro column; cyc = cycles per load of the base plan. Returns conversions per output (all loads). */
+static int64_t ext_conversions(const asim_cim_params *p, int cyc, int64_t loads, char *note, size_t len) {
+  note[0] = 0;
+  if (p->weight_bp) {
+    if (p->wbp_linear_requantize) {
+      snprintf(note, len, " [W4A4: sum re-quantised every cycle]");
+      return (int64_t)cyc * loads;
+    }
+    snprintf(note, len, " [W4A4: 1 conversion/output]");
+    return 1;
+  }
+  if (p->voting_levels >= 0 && p->num_samp > 1 && p->act_enc < 1) {
+    int v = voted_cycles(p);
+    snprintf(note, len, " [voting: %d cycles/load x %d votes]", v, p->num_samp);
+    return ((int64_t)cyc + (int64_t)v * (p->num_samp - 1)) * loads;
+  }
+  if (p->non_linear_alpha > 0.0f) {
+    double fs = p->nrow / (1.0 + p->non_linear_alpha * p->nrow);
+    snprintf(note, len, " [current domain: %d -> %.1f]", p->nrow, fs);
+  }
+  return (int64_t)cyc * loads;
+}
+
+/* One line per simulated layer group with an extension: what it does at this setting. */
+static void describe_ext(FILE *f, const char *group, const asim_cim_params *p) {
+  if (p->mode != ASIM_SIMULATION) return;
+  if (p->voting_levels >= 0) {
+    int T = p->act_enc > 0 ? p->wbit * ((p->xbit + p->act_enc - 1) / p->act_enc) : p->wbit * p->xbit;
+    fprintf(f, "extension %s: majority voting: every cycle analog; %d of %d cycles/load (top %d levels) converted "
+               "%d times, the most frequent code kept (ties: the smallest) -> %d votes per conversion there\n",
+            group, p->act_enc > 0 ? 0 : voted_cycles(p), T, p->voting_levels, p->num_samp, p->num_samp);
+  }
+  if (p->non_linear_alpha > 0.0f) {
+    const double n = p->nrow, a = p->non_linear_alpha, fs = n / (1.0 + a * n);
+    fprintf(f, "extension %s: current domain: gain compression M' = M/(1 + %g*M): a full-scale bit-serial sum %d "
+               "reads as %.1f (%.1f%% of the ADC range never reached)\n",
+            group, a, p->nrow, fs, 100.0 * (n - fs) / n);
+  }
+  if (p->weight_var > 0.0f)
+    fprintf(f, "extension %s: current domain: cell variation N(0, %g%%) on every weight bit-plane cell, one fixed "
+               "chip per (run.seed, layer): the same for every sample, batch and rank count\n",
+            group, p->weight_var);
+  if (p->weight_bp) {
+    double F = (ldexp(1.0, p->xbit) - 1.0) * (ldexp(1.0, p->wbit - 1) - 1.0) * p->nrow;
+    fprintf(f, "extension %s: weight bit-parallel: every weight bit, cycle and load summed, %s against F = %.0f "
+               "with a signed ADC of %.0f levels (step %.1f)%s\n",
+            group, p->wbp_linear_requantize ? "re-quantised after every cycle (compat)" : "one conversion", F,
+            ldexp(1.0, p->adc_prec - 1) - 1.0, F / (ldexp(1.0, p->adc_prec - 1) - 1.0),
+            p->wbp_act_enc_wrap ? "; remainder cycle wraps (compat)" : "");
+  }
+}
+
 void asim_model_describe(const asim_model *m, FILE *f) {
   fprintf(f, "%s: %d classes, input %dx%dx%d (%s variant), %d ASiM layers\n", m->name, m->classes, m->in_ch,
           m->image_size, m->image_size, m->large ? "large-input" : "small-input", m->n_asim_layers);
@@ -671,11 +732,12 @@ void asim_model_describe(const asim_model *m, FILE *f) {
           if (asim_conv_mapping(&d, &map) == ASIM_OK) {
             int64_t L;
             int cyc;
+            char note[64];
             product_cost(&p, p.wbit, p.xbit, p.signed_act, p.act_enc, 1, 1, &L, &cyc);
-            conversions = (int64_t)o->out * Ho * Wo * map.loads * cyc;
-            snprintf(macro, sizeof macro, "%lld x %lld, %d, %lld%s", (long long)(map.channels_per_load * o->k * o->k),
+            conversions = (int64_t)o->out * Ho * Wo * ext_conversions(&p, cyc, map.loads, note, sizeof note);
+            snprintf(macro, sizeof macro, "%lld x %lld, %d, %lld%s%s", (long long)(map.channels_per_load * o->k * o->k),
                      (long long)map.loads, cyc, (long long)conversions,
-                     map.ignored_channels ? " (ASiM drops channels)" : "");
+                     map.ignored_channels ? " (ASiM drops channels)" : "", note);
           }
         } else {
           snprintf(macro, sizeof macro, "%s mode", asim_mode_name(p.mode));
@@ -705,9 +767,10 @@ void asim_model_describe(const asim_model *m, FILE *f) {
       if (p.mode == ASIM_SIMULATION) {
         int64_t L;
         int cyc;
+        char note[64];
         product_cost(&p, p.wbit, p.xbit, p.signed_act, p.act_enc, o->in, p.nrow, &L, &cyc);
-        conversions = (int64_t)o->out * T * L * cyc;
-        snprintf(macro, sizeof macro, "%d x %lld, %d, %lld", p.nrow, (long long)L, cyc, (long long)conversions);
+        conversions = (int64_t)o->out * T * ext_conversions(&p, cyc, L, note, sizeof note);
+        snprintf(macro, sizeof macro, "%d x %lld, %d, %lld%s", p.nrow, (long long)L, cyc, (long long)conversions, note);
       } else {
         snprintf(macro, sizeof macro, "%s mode", asim_mode_name(p.mode));
       }
@@ -751,6 +814,24 @@ void asim_model_describe(const asim_model *m, FILE *f) {
   }
   fprintf(f, "total: %lld parameters, %.3f GMAC/image, %lld ADC conversions/image\n", (long long)total_params,
           (double)total_macs * 1e-9, (long long)total_conv);
+  if (m->arch == ASIM_ARCH_VIT) {
+    const asim_mha_dims *a = &m->s.attn;
+    if (a->voting && a->mode == ASIM_SIMULATION) {
+      asim_cim_params q = asim_cim_defaults();
+      q.wbit = a->qk_qbit, q.xbit = a->qk_kbit, q.voting_levels = a->voting_levels;
+      asim_cim_params v = q;
+      v.wbit = a->av_vbit, v.xbit = a->av_abit;
+      fprintf(f, "extension asim_vit_attn: majority voting: every cycle analog; QK %d, AV %d cycles/load (top %d "
+                 "levels, bit-serial only) converted %d times, the most frequent code kept (ties: the smallest)\n",
+              a->qk_k_enc > 0 ? 0 : voted_cycles(&q), a->av_a_enc > 0 ? 0 : voted_cycles(&v), a->voting_levels,
+              a->num_samp > 1 ? a->num_samp : 1);
+    }
+    describe_ext(f, "asim_vit_mlp", &m->s.vit_mlp);
+    describe_ext(f, "asim_vit_fc", &m->s.vit_fc);
+  } else {
+    describe_ext(f, "asim_conv", &m->s.conv);
+    describe_ext(f, "asim_linear", &m->s.linear);
+  }
 }
 
 /* ---- inference of the architecture from a state dict ------------------------------------ */

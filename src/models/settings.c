@@ -12,7 +12,17 @@ static asim_cim_params group(asim_mode mode, int wbit, int xbit, int adc, int nr
   p.trim_noise = (float)trim;
   p.fix_channel_drop = !c->compat.conv_channel_drop;
   p.fix_double_bias = !c->compat.quant_conv_double_bias;
+  p.wbp_act_enc_wrap = c->compat.wbp_act_enc_wrap;
   return p;
+}
+
+/* ASiM's extensions of one layer group (spec §11); num_samp None = one conversion. */
+static void ext(asim_cim_params *p, int voting_levels, int num_samp, double alpha, double weight_var, int weight_bp) {
+  p->voting_levels = voting_levels;
+  p->num_samp = num_samp == ASIM_NONE ? 1 : num_samp;
+  p->non_linear_alpha = (float)alpha;
+  p->weight_var = (float)weight_var;
+  p->weight_bp = weight_bp;
 }
 
 void asim_model_settings_from_config(const struct asim_config_s *c, asim_model_settings *s) {
@@ -26,6 +36,11 @@ void asim_model_settings_from_config(const struct asim_config_s *c, asim_model_s
                     c->asim_linear_act_enc, c->asim_linear_signed_act, c->asim_cnn_hybrid_levels,
                     c->asim_linear_trim_noise, c);
   s->linear_proj = c->asim_linear_layer == ASIM_LINEAR_PROJ;
+  ext(&s->conv, c->asim_conv_voting_levels, c->asim_conv_num_samp, c->asim_conv_non_linear_alpha,
+      c->asim_conv_weight_var, c->asim_conv_weight_bp);
+  ext(&s->linear, c->asim_linear_voting_levels, c->asim_linear_num_samp, c->asim_linear_non_linear_alpha,
+      c->asim_linear_weight_var, c->asim_linear_weight_bp);
+  s->linear.wbp_linear_requantize = c->compat.wbp_linear_requantize;
   s->quant_conv = group(c->quant_conv_mode, c->quant_conv_wbit, c->quant_conv_xbit, 8, 255, 0, 0, ASIM_NONE, 1,
                         ASIM_NONE, 0, c);
   s->vit_quant_conv = group(c->asim_vit_quant_conv_mode, c->asim_vit_quant_conv_wbit, c->asim_vit_quant_conv_xbit, 8,
@@ -37,6 +52,11 @@ void asim_model_settings_from_config(const struct asim_config_s *c, asim_model_s
   s->vit_fc = group(c->asim_vit_fc_mode, c->asim_vit_fc_wbit, c->asim_vit_fc_xbit, c->asim_vit_fc_adc_prec,
                     c->asim_vit_fc_nrow, c->asim_vit_fc_rand_noise_sigma, c->asim_vit_fc_non_linear_sigma,
                     c->asim_vit_fc_act_enc, 1, c->asim_vit_hybrid_levels, c->asim_vit_fc_trim_noise, c);
+  ext(&s->vit_mlp, c->asim_vit_mlp_voting_levels, c->asim_vit_mlp_num_samp, c->asim_vit_mlp_non_linear_alpha,
+      c->asim_vit_mlp_weight_var, c->asim_vit_mlp_weight_bp);
+  ext(&s->vit_fc, c->asim_vit_fc_voting_levels, c->asim_vit_fc_num_samp, c->asim_vit_fc_non_linear_alpha,
+      c->asim_vit_fc_weight_var, c->asim_vit_fc_weight_bp);
+  s->vit_mlp.wbp_linear_requantize = s->vit_fc.wbp_linear_requantize = c->compat.wbp_linear_requantize;
   asim_mha_dims *a = &s->attn;
   a->mode = c->asim_vit_attn_mode;
   a->qk_qbit = c->asim_vit_attn_qk_qbit, a->qk_kbit = c->asim_vit_attn_qk_kbit;
@@ -53,6 +73,9 @@ void asim_model_settings_from_config(const struct asim_config_s *c, asim_model_s
   a->qk_k_enc = c->asim_vit_attn_qk_k_enc, a->av_a_enc = c->asim_vit_attn_av_a_enc;
   a->proj_act_enc = c->asim_vit_attn_proj_act_enc;
   a->hybrid_levels = c->asim_vit_hybrid_levels;
+  a->voting = c->asim_vit_attn_voting_levels != ASIM_NONE;
+  a->voting_levels = a->voting ? c->asim_vit_attn_voting_levels : 0;
+  a->num_samp = c->asim_vit_attn_num_samp == ASIM_NONE ? 1 : c->asim_vit_attn_num_samp;
   a->attn_trim_noise = (float)c->asim_vit_attn_attn_trim_noise;
   a->proj_trim_noise = (float)c->asim_vit_attn_proj_trim_noise;
 }

@@ -6,7 +6,10 @@
  * Noise-free cases pass when max|c − ref| ≤ 1e-5·max|ref|. Noise cases (noise_* files) are
  * checked statistically: R noisy runs with different seeds; the mean and standard deviation of
  * (noisy − clean) must match the stored statistics within 5 % of the reference std (or three
- * standard errors). Exit status: 0 all passed, 1 a case failed, 2 bad input. */
+ * standard errors). Extension cases (golden README §8: majority voting, current domain, W4A4) run
+ * with ASiM's own behaviour where asim-mpi's default differs (compat switches on); their noise
+ * cases also vary the cell variation per run and compare voting with the base module.
+ * Exit status: 0 all passed, 1 a case failed, 2 bad input. */
 #include <math.h>
 #include <unistd.h>
 #include <stdio.h>
@@ -60,6 +63,42 @@ static asim_status get_f32(hid_t f, const char *name, asim_tensor *t) {
   return ASIM_OK;
 }
 
+/* Optional attributes: the extension modules replace some base parameters (spec §11). */
+static asim_status get_int_opt(hid_t f, const char *name, int *v) {
+  return asim_h5_has_attr(f, name) ? get_int(f, name, v) : ASIM_OK;
+}
+static asim_status get_float_opt(hid_t f, const char *name, float *v) {
+  return asim_h5_has_attr(f, name) ? get_float(f, name, v) : ASIM_OK;
+}
+
+/* An extension case's parameters (golden README §8.1) as the engine's options, with ASiM's own
+ * behaviour where it differs from the default (the cases are ASiM's outputs). */
+static asim_status load_ext_params(hid_t f, const char *kind, asim_cim_params *p) {
+  if (!asim_h5_has_attr(f, "extension")) return ASIM_OK;
+  char ext[64];
+  ASIM_CHECK(asim_h5_attr_str(f, "extension", ext, sizeof ext));
+  if (!strcmp(ext, "majority_voting")) {
+    ASIM_CHECK(get_int(f, "voting_levels", &p->voting_levels));
+    ASIM_CHECK(get_int(f, "num_samp", &p->num_samp));
+    if (p->voting_levels < 0) p->voting_levels = 0; /* None: no voted levels, every cycle analog */
+    if (p->num_samp < 0) p->num_samp = 1;           /* None = one conversion */
+    p->hybrid_levels = -1;
+  } else if (!strcmp(ext, "current_domain")) {
+    ASIM_CHECK(get_float(f, "non_linear_alpha", &p->non_linear_alpha));
+    ASIM_CHECK(get_float(f, "weight_var", &p->weight_var));
+    if (p->mode != ASIM_SIMULATION) p->non_linear_alpha = p->weight_var = 0.0f; /* unused in Inference */
+  } else if (!strcmp(ext, "w4a4_weight_full_bit_parallel")) {
+    ASIM_CHECK(get_int(f, "weight_bp", &p->weight_bp));
+    if (!p->weight_bp) p->act_enc = -1; /* the ordinary bit-serial simulation */
+    p->wbp_act_enc_wrap = 1;
+    p->wbp_linear_requantize = !strcmp(kind, "linear");
+  } else {
+    return ASIM_ERR(ASIM_EUNSUP, "extension '%s': not one of majority_voting, current_domain, "
+                    "w4a4_weight_full_bit_parallel", ext);
+  }
+  return ASIM_OK;
+}
+
 static asim_status load_cim_params(hid_t f, asim_cim_params *p, const options *o) {
   *p = asim_cim_defaults();
   char mode[32];
@@ -70,12 +109,15 @@ static asim_status load_cim_params(hid_t f, asim_cim_params *p, const options *o
   ASIM_CHECK(get_int(f, "adc_prec", &p->adc_prec));
   ASIM_CHECK(get_int(f, "nrow", &p->nrow));
   ASIM_CHECK(get_float(f, "rand_noise_sigma", &p->rand_noise_sigma));
-  ASIM_CHECK(get_float(f, "non_linear_sigma", &p->non_linear_sigma));
+  ASIM_CHECK(get_float_opt(f, "non_linear_sigma", &p->non_linear_sigma));
   ASIM_CHECK(get_int(f, "act_enc", &p->act_enc));
   ASIM_CHECK(get_int(f, "signed_act", &p->signed_act));
-  ASIM_CHECK(get_int(f, "hybrid_levels", &p->hybrid_levels));
+  ASIM_CHECK(get_int_opt(f, "hybrid_levels", &p->hybrid_levels));
   ASIM_CHECK(get_float(f, "trim_noise", &p->trim_noise));
   p->fix_channel_drop = o->fix_channel_drop;
+  char kind[32];
+  ASIM_CHECK(asim_h5_attr_str(f, "kind", kind, sizeof kind));
+  ASIM_CHECK(load_ext_params(f, kind, p));
   return ASIM_OK;
 }
 
@@ -95,11 +137,6 @@ static asim_status check_shape(const asim_tensor *t, const char *what, int nd, c
 static asim_status load_case(layer_case *c, const char *path, const options *o) {
   ASIM_CHECK(asim_h5_open_read(path, &c->f));
   hid_t f = c->f;
-  if (asim_h5_has_attr(f, "extension")) {
-    char ext[64];
-    ASIM_CHECK(asim_h5_attr_str(f, "extension", ext, sizeof ext));
-    return ASIM_ERR(ASIM_EUNSUP, "%s: extension case '%s' (ASiM extensions are a separate feature)", path, ext);
-  }
   ASIM_CHECK(asim_h5_attr_str(f, "kind", c->kind, sizeof c->kind));
   ASIM_CHECK(asim_h5_attr_str(f, "mode", c->mode, sizeof c->mode));
   if (asim_h5_has_attr(f, "case_name")) ASIM_CHECK(asim_h5_attr_str(f, "case_name", c->name, sizeof c->name));
@@ -177,13 +214,15 @@ static asim_status load_case(layer_case *c, const char *path, const options *o) 
       {"av_adc_prec", &a->av_adc_prec}, {"proj_adc_prec", &a->proj_adc_prec}, {"nrow", &a->nrow},
       {"qk_k_enc", &a->qk_k_enc}, {"av_a_enc", &a->av_a_enc}, {"proj_act_enc", &a->proj_act_enc},
       {"hybrid_levels", &a->hybrid_levels}};
-    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) ASIM_CHECK(get_int(f, ints[i].n, ints[i].v));
-    struct { const char *n; float *v; } fl[] = {{"qk_rand_noise_sigma", &a->qk_rand_noise_sigma},
-      {"av_rand_noise_sigma", &a->av_rand_noise_sigma}, {"proj_rand_noise_sigma", &a->proj_rand_noise_sigma},
-      {"qk_non_linear_sigma", &a->qk_non_linear_sigma}, {"av_non_linear_sigma", &a->av_non_linear_sigma},
-      {"proj_non_linear_sigma", &a->proj_non_linear_sigma}, {"attn_trim_noise", &a->attn_trim_noise},
-      {"proj_trim_noise", &a->proj_trim_noise}};
-    for (size_t i = 0; i < sizeof fl / sizeof fl[0]; i++) ASIM_CHECK(get_float(f, fl[i].n, fl[i].v));
+    a->hybrid_levels = -1;
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) ASIM_CHECK(get_int_opt(f, ints[i].n, ints[i].v));
+    if (asim_h5_has_attr(f, "extension")) { /* the voting attention (golden README §8.1) */
+      ASIM_CHECK(get_int(f, "voting_levels", &a->voting_levels));
+      ASIM_CHECK(get_int(f, "num_samp", &a->num_samp));
+      a->voting = 1;
+      if (a->voting_levels < 0) a->voting_levels = 0;
+      if (a->num_samp < 0) a->num_samp = 1;
+    }
     ASIM_CHECK(asim_mha_check(a));
     const int64_t E = a->embed_dim;
     if (c->input.ndim != 3 || c->input.shape[2] != E)
@@ -210,19 +249,33 @@ static void free_case(layer_case *c) {
   if (c->f > 0) H5Fclose(c->f);
 }
 
+/* How a run differs from the case's own settings: noise levels, current-domain cell variation, and
+ * `base` = the base module (majority voting off, every cycle analog and converted once). */
+typedef struct {
+  float sigma_r, sigma_nl, weight_var;
+  int base;
+} run_opts;
+
+static void apply_run_opts(asim_cim_params *p, const run_opts *r) {
+  p->rand_noise_sigma = r->sigma_r, p->non_linear_sigma = r->sigma_nl;
+  if (r->weight_var > 0.0f) p->weight_var = r->weight_var;
+  if (r->base) p->voting_levels = -1, p->num_samp = 1;
+}
+
 /* Runs the case's layer on its input with the given noise settings and seed. */
-static asim_status run_case(const layer_case *c, float *out, float sigma_r, float sigma_nl, uint32_t seed,
+static asim_status run_case(const layer_case *c, float *out, const run_opts *r, uint32_t seed,
                             asim_mha_trace *trace) {
   asim_exec ex = {.seed = seed};
   const float *x = c->input.data;
+  const float sigma_r = r->sigma_r, sigma_nl = r->sigma_nl;
   if (!strcmp(c->kind, "conv2d")) {
     asim_conv_dims d = c->conv;
-    d.p.rand_noise_sigma = sigma_r, d.p.non_linear_sigma = sigma_nl;
+    apply_run_opts(&d.p, r);
     ASIM_CHECK(asim_conv2d_forward(out, x, (int)c->input.shape[0], (int)c->input.shape[2], (int)c->input.shape[3],
                                    c->w.data, c->has_bias ? c->b.data : NULL, &d, &ex));
   } else if (!strcmp(c->kind, "linear")) {
     asim_linear_dims d = c->lin;
-    d.p.rand_noise_sigma = sigma_r, d.p.non_linear_sigma = sigma_nl;
+    apply_run_opts(&d.p, r);
     ASIM_CHECK(asim_linear_forward(out, x, c->lin_B, c->lin_T, c->w.data, c->has_bias ? c->b.data : NULL, &d, &ex));
   } else {
     asim_mha_dims a = c->mha;
@@ -313,12 +366,41 @@ done:
   return st;
 }
 
-/* Statistical check of a noise case against the stored reference statistics. */
+/* mean, std (ddof 1), mean |d| and fraction changed of noisy − clean over R runs */
+typedef struct {
+  double mean, std, absmean, frac;
+} noise_stats;
+
+static asim_status noise_runs(const layer_case *c, const run_opts *r, uint32_t seed0, int R, const float *clean,
+                              float *noisy, int64_t n, noise_stats *ns) {
+  double sum = 0, sum2 = 0, sumabs = 0;
+  int64_t changed = 0;
+  for (int k = 0; k < R; k++) {
+    ASIM_CHECK(run_case(c, noisy, r, seed0 + (uint32_t)k, NULL));
+    for (int64_t i = 0; i < n; i++) {
+      double d = (double)noisy[i] - (double)clean[i];
+      sum += d, sum2 += d * d, sumabs += fabs(d);
+      changed += noisy[i] != clean[i];
+    }
+  }
+  double N = (double)R * (double)n;
+  ns->mean = sum / N;
+  ns->std = sqrt((sum2 - N * ns->mean * ns->mean) / (N - 1));
+  ns->absmean = sumabs / N;
+  ns->frac = (double)changed / N;
+  return ASIM_OK;
+}
+
+/* Statistical check of a noise case against the stored reference statistics. Extension cases
+ * (golden README §8.2): the current-domain cell variation σ_w comes from noise_weight_var (a new
+ * chip per run, as ASiM draws it per forward call); majority-voting cases are also compared with
+ * the base module without voting (base_ statistics): the ratio of the spreads is what voting buys. */
 static asim_status check_noise(const layer_case *c, const options *o, int *ok) {
-  double sr, snl, ref_mean, ref_std, ref_absmean, ref_frac;
+  double sr, snl = 0, wv = 0, ref_mean, ref_std, ref_absmean, ref_frac;
   int64_t ref_reps;
   ASIM_CHECK(asim_h5_attr_f64(c->f, "noise_rand_noise_sigma", &sr));
-  ASIM_CHECK(asim_h5_attr_f64(c->f, "noise_non_linear_sigma", &snl));
+  if (asim_h5_has_attr(c->f, "noise_non_linear_sigma")) ASIM_CHECK(asim_h5_attr_f64(c->f, "noise_non_linear_sigma", &snl));
+  if (asim_h5_has_attr(c->f, "noise_weight_var")) ASIM_CHECK(asim_h5_attr_f64(c->f, "noise_weight_var", &wv));
   ASIM_CHECK(asim_h5_attr_f64(c->f, "noise_diff_mean_all", &ref_mean));
   ASIM_CHECK(asim_h5_attr_f64(c->f, "noise_diff_std_all", &ref_std));
   ASIM_CHECK(asim_h5_attr_f64(c->f, "noise_diff_absmean_all", &ref_absmean));
@@ -328,33 +410,42 @@ static asim_status check_noise(const layer_case *c, const options *o, int *ok) {
   const int R = o->reps > 1 ? o->reps : (int)(ref_reps > 1 ? ref_reps : 200);
   float *clean = NULL, *noisy = NULL;
   asim_status st = ASIM_OK;
+  const run_opts clean_run = {0}, noisy_run = {(float)sr, (float)snl, (float)wv, 0};
+  noise_stats ns;
   ASIM_CHECK_GOTO(st, ASIM_ALLOC(clean, (size_t)n), done);
   ASIM_CHECK_GOTO(st, ASIM_ALLOC(noisy, (size_t)n), done);
-  ASIM_CHECK_GOTO(st, run_case(c, clean, 0.0f, 0.0f, o->seed, NULL), done);
+  ASIM_CHECK_GOTO(st, run_case(c, clean, &clean_run, o->seed, NULL), done);
   *ok &= report("noise-free", compare(clean, c->output.data, n), 1e-5, o->quiet);
-  double sum = 0, sum2 = 0, sumabs = 0;
-  int64_t changed = 0;
-  for (int r = 0; r < R; r++) {
-    ASIM_CHECK_GOTO(st, run_case(c, noisy, (float)sr, (float)snl, o->seed + 1000u + (uint32_t)r, NULL), done);
-    for (int64_t i = 0; i < n; i++) {
-      double d = (double)noisy[i] - (double)clean[i];
-      sum += d, sum2 += d * d, sumabs += fabs(d);
-      changed += noisy[i] != clean[i];
-    }
-  }
+  ASIM_CHECK_GOTO(st, noise_runs(c, &noisy_run, o->seed + 1000u, R, clean, noisy, n, &ns), done);
   {
-    double N = (double)R * (double)n, mean = sum / N;
-    double std = sqrt((sum2 - N * mean * mean) / (N - 1));
+    double N = (double)R * (double)n;
     /* standard errors of the two estimates (ours and the reference's) combined */
-    double se_mean = sqrt(ref_std * ref_std / ((double)ref_reps * n) + std * std / N);
+    double se_mean = sqrt(ref_std * ref_std / ((double)ref_reps * n) + ns.std * ns.std / N);
     double se_std = ref_std * sqrt(1.0 / (2.0 * ((double)ref_reps * n - 1)) + 1.0 / (2.0 * (N - 1)));
-    int ok_mean = fabs(mean - ref_mean) <= fmax(0.05 * ref_std, 3 * se_mean);
-    int ok_std = fabs(std - ref_std) <= fmax(0.05 * ref_std, 3 * se_std);
-    printf("  noise r=%g n=%g, %d runs: diff mean %.4g (ref %.4g) %s, std %.4g (ref %.4g, %+.1f%%) %s, "
+    int ok_mean = fabs(ns.mean - ref_mean) <= fmax(0.05 * ref_std, 3 * se_mean);
+    int ok_std = fabs(ns.std - ref_std) <= fmax(0.05 * ref_std, 3 * se_std);
+    printf("  noise r=%g n=%g%s, %d runs: diff mean %.4g (ref %.4g) %s, std %.4g (ref %.4g, %+.1f%%) %s, "
            "|diff| mean %.4g (ref %.4g), changed %.3f (ref %.3f)\n",
-           sr, snl, R, mean, ref_mean, ok_mean ? "ok" : "FAIL", std, ref_std, 100.0 * (std - ref_std) / ref_std,
-           ok_std ? "ok" : "FAIL", sumabs / N, ref_absmean, (double)changed / N, ref_frac);
+           sr, snl, wv > 0 ? " (with cell variation)" : "", R, ns.mean, ref_mean, ok_mean ? "ok" : "FAIL", ns.std,
+           ref_std, 100.0 * (ns.std - ref_std) / ref_std, ok_std ? "ok" : "FAIL", ns.absmean, ref_absmean, ns.frac,
+           ref_frac);
+    if (wv > 0) printf("  weight_var %g%%: one chip per run (seed), shared by every sample\n", wv);
     *ok &= ok_mean && ok_std;
+  }
+  if (asim_h5_has_attr(c->f, "noise_std_ratio_vs_base")) {
+    double ref_ratio, ref_base_std;
+    ASIM_CHECK_GOTO(st, asim_h5_attr_f64(c->f, "noise_std_ratio_vs_base", &ref_ratio), done);
+    ASIM_CHECK_GOTO(st, asim_h5_attr_f64(c->f, "base_noise_diff_std_all", &ref_base_std), done);
+    const run_opts base_run = {(float)sr, (float)snl, 0.0f, 1};
+    noise_stats bs;
+    ASIM_CHECK_GOTO(st, noise_runs(c, &base_run, o->seed + 1000u, R, clean, noisy, n, &bs), done);
+    /* each std is known to about 1/sqrt(2·R·n) relative; the ratio to twice that, with a floor of 0.03
+     * for the spread between the elements' own variances */
+    double ratio = ns.std / bs.std, tol = fmax(0.03, 3.0 * ref_ratio * sqrt(2.0 / ((double)R * n)));
+    int ok_ratio = fabs(ratio - ref_ratio) <= tol;
+    printf("  voting: std / std without voting %.3f (ref %.3f) %s; base std %.4g (ref %.4g)\n", ratio, ref_ratio,
+           ok_ratio ? "ok" : "FAIL", bs.std, ref_base_std);
+    *ok &= ok_ratio;
   }
 done:
   free(clean);
@@ -606,8 +697,9 @@ static asim_status run_file(const char *path, const options *o, int *ok) {
     ASIM_CHECK_GOTO(st, check_noise(&c, o, ok), done);
   } else {
     const int64_t n = asim_tensor_numel(&c.output);
+    const run_opts clean_run = {0};
     ASIM_CHECK_GOTO(st, ASIM_ALLOC(out, (size_t)n), done);
-    ASIM_CHECK_GOTO(st, run_case(&c, out, 0.0f, 0.0f, o->seed, NULL), done);
+    ASIM_CHECK_GOTO(st, run_case(&c, out, &clean_run, o->seed, NULL), done);
     *ok &= report("output", compare(out, c.output.data, n), 1e-5, o->quiet);
     if (!strcmp(c.kind, "mha")) ASIM_CHECK_GOTO(st, check_mha_stages(&c, o, ok), done);
   }

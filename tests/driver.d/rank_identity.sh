@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # asim-mpi under 1, 2, 3 and 4 ranks, on a tiny dataset in every supported format, with noise
 # off and on: every per-sample result (index, label, prediction, top-5, logits) and the confusion
-# matrix must be identical across rank counts.
+# matrix must be identical across rank counts. ASiM's extensions (majority voting, current domain
+# with cell variation, weight bit-parallel) with noise, on one format: the same under 1, 2 and 3 ranks.
 source "$(dirname "$0")/common.sh"
 /usr/bin/python3 "$SRC/tests/driver.d/make_datasets.py" "$TMP/data" 12 || exit 1
 $BIN/asim-prep --format folders --task CIFAR-10 --input-size 8 "$TMP/data/cifar10_png" "$TMP/data/packed.h5" >/dev/null 2>&1 || { echo "asim-prep failed"; exit 1; }
@@ -38,5 +39,38 @@ for s in "${sets[@]}"; do
     acc=$(grep -o 'Test Acc: [0-9.]*%' <<<"$out")
     [ $bad = 0 ] && echo "ok   $name ($fmt, $task) $mode: -n 1..4 identical ($acc)"
   done
+done
+# extensions (reference kernel: 6 samples = a batch of 5 and one of 1, split across ranks); the
+# voting keys go through --set
+ext=("plain"
+     "voting|asim_conv_voting_levels = 3;|asim_conv_num_samp = 3;|asim_linear_voting_levels = 4;|asim_linear_num_samp = 4;|asim_conv_rand_noise_sigma = 1.0;|asim_conv_non_linear_sigma = 1.0;|asim_linear_rand_noise_sigma = 1.0;"
+     "current|asim_conv_non_linear_alpha = 0.002;|asim_conv_weight_var = 5.0;|asim_conv_rand_noise_sigma = 0.5;|asim_linear_non_linear_alpha = 0.001;|asim_linear_weight_var = 5.0;|asim_linear_rand_noise_sigma = 0.5;"
+     "w4a4|asim_conv_weight_bp = true;|asim_act_enc = 4;|asim_conv_rand_noise_sigma = 1.0;|asim_linear_weight_bp = true;|asim_linear_act_enc = 2;|asim_linear_signed_act = false;|asim_linear_rand_noise_sigma = 1.0;"
+     "w4a4compat|asim_conv_weight_bp = true;|asim_act_enc = 3;|asim_linear_weight_bp = true;|asim_linear_act_enc = 3;|asim_linear_signed_act = false;|asim_linear_rand_noise_sigma = 0.5;|compat = { wbp_linear_requantize = true; wbp_act_enc_wrap = true; };")
+for e in "${ext[@]}"; do
+  IFS='|' read -r -a parts <<<"$e"
+  name=${parts[0]} bad=0
+  for n in 1 2 3; do
+    cfg="$TMP/ext-$name-$n.cfg" rep="$TMP/ext-$name-$n.h5"
+    sets=()
+    if [ $name = voting ]; then # given on the command line instead: --set key=value
+      for l in "${parts[@]:1}"; do l=${l%;}; sets+=(--set "${l// = /=}"); done
+      write_config "$cfg" CIFAR-10 "$TMP/data/cifar10_png" folders 10 "$TMP/ck_10_3.h5" "$rep"
+    else
+      write_config "$cfg" CIFAR-10 "$TMP/data/cifar10_png" folders 10 "$TMP/ck_10_3.h5" "$rep" "${parts[@]:1}"
+    fi
+    # the compat group is written once; data.max_samples joins the data group
+    sed -i 's/^data = { format = "folders"; };/data = { format = "folders"; max_samples = 6; };/' "$cfg"
+    if ! out=$(timeout 600 $MPIRUN -n $n $BIN/asim-mpi "$cfg" --quiet "${sets[@]}" 2>&1); then
+      echo "FAIL extension $name -n $n: asim-mpi failed:"; echo "$out" | sed 's/^/    /'; fail=1; bad=1; continue
+    fi
+    [ $name = plain ] && break
+    if [ $n -gt 1 ] && ! same_results "$TMP/ext-$name-1.h5" "$rep"; then echo "FAIL extension $name: -n 1 and -n $n differ"; fail=1; bad=1; fi
+  done
+  # the extension is in effect: its results differ from the plain noise-free run
+  if [ $bad = 0 ] && [ $name != plain ] && h5diff -q "$TMP/ext-plain-1.h5" "$TMP/ext-$name-1.h5" /samples/logits /samples/logits >/dev/null 2>&1; then
+    echo "FAIL extension $name: logits equal the run without it"; fail=1; bad=1
+  fi
+  [ $bad = 0 ] && [ $name != plain ] && echo "ok   extension $name: -n 1..3 identical ($(grep -o 'Test Acc: [0-9.]*%' <<<"$out"))"
 done
 exit $fail

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Runs asim-layer on every layer case (*.h5 except model_*) of a reference folder; the
-# folder is listed when the test runs, so new cases are picked up without rebuilding.
+# Runs asim-layer on every layer case (*.h5 except model_*) of a reference folder and of its
+# ext/ subfolder (ASiM's extension modules); the folders are listed when the test runs, so new
+# cases are picked up without rebuilding.
 set -u
 tool=$1
 dir=$2
 shopt -s nullglob
 cases=()
-for f in "$dir"/*.h5; do
+for f in "$dir"/*.h5 "$dir"/ext/*.h5; do
   case "$(basename "$f")" in model_*) continue ;; esac
   cases+=("$f")
 done

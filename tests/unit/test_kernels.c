@@ -147,7 +147,7 @@ static void check_random_plans(int lossless, int cases) {
     random_codes(xq, P * K, d.xbit, d.x_signed);
     const int64_t rps = irand(1, (int)P);
     asim_noise_addr na = {{urand(), urand()}, (int64_t)irand(0, 1000) + ((urand() & 1) ? ((int64_t)1 << 33) : 0), rps,
-                          irand(0, 100), irand(1, 7), irand(1, 70)};
+                          irand(0, 100), irand(1, 7), irand(1, 70), NULL};
     const int layout = urand() & 1; /* acc[p·ps + o·os]: both layouts the layers use */
     const int64_t ps = layout ? O : 1, os = layout ? 1 : P;
     CU_ASSERT_OK(reference_product(ref, ps, os, &m, wq, O, xq, P, &na));
@@ -221,7 +221,7 @@ static void untabulated_cycles_match_the_reference(void) {
   random_codes(wq, O * d.K, d.wbit, 1);
   random_codes(xq, P * d.K, d.xbit, 0);
   float ref[15], got[15];
-  asim_noise_addr na = {{1, 2}, 0, P, 0, 1, P};
+  asim_noise_addr na = {{1, 2}, 0, P, 0, 1, P, NULL};
   CU_ASSERT_OK(reference_product(ref, 1, P, &m, wq, O, xq, P, &na));
   for (int k = 0; k < n_isas; k++) {
     CU_ASSERT_OK(engine_product(got, 1, P, &m, wq, O, xq, P, &na, 1, isas[k], 0, NULL));
@@ -245,7 +245,7 @@ static void lossless_check_falls_back_when_partial_sums_pass_2_24(void) {
     for (int64_t k = 0; k < K; k++) wq[o * K + k] = o % 2 ? -127 : irand(-3, 3);
   for (int64_t p = 0; p < P; p++)
     for (int64_t k = 0; k < K; k++) xq[p * K + k] = p < P / 2 ? 255 : irand(0, 2); /* half the rows stay small */
-  asim_noise_addr na = {{1, 1}, 0, P, 0, 1, P};
+  asim_noise_addr na = {{1, 1}, 0, P, 0, 1, P, NULL};
   CU_ASSERT_OK(reference_product(ref, 1, P, &m, wq, O, xq, P, &na));
   /* the float32 result really differs from the exact integer for the big rows */
   int rounded = 0;
@@ -322,7 +322,7 @@ static void conv_layer_matches_reference_pipeline(void) {
     for (int b = 0; b < B; b++) {
       asim_quantize(xq, x + b * in_n, in_n, sx, c.p.xbit, c.p.signed_act);
       asim_im2col32(cols, xq, c.in_ch, H, Wd, c.k, c.stride, c.pad);
-      asim_noise_addr na = {{9, 4}, 3 + b, P, 0, 1, P};
+      asim_noise_addr na = {{9, 4}, 3 + b, P, 0, 1, P, NULL};
       CU_ASSERT_OK(reference_product(r + b * c.out_ch * P, 1, P, &m, wq, c.out_ch, cols, P, &na));
       asim_dequantize(r + b * c.out_ch * P, c.out_ch * P, sw, sx, D);
     }
