@@ -46,6 +46,7 @@ typedef enum {
   ASIM_MODEL_VIT_L16,
   ASIM_MODEL_VIT_L32,
   ASIM_MODEL_VIT_H14,
+  ASIM_MODEL_RESNET8, /* asim-mpi addition (docs/training.md) */
   ASIM_MODEL_COUNT
 } asim_model_id;
 
@@ -62,6 +63,8 @@ typedef enum {
 } asim_data_format;
 const char *asim_config_data_format_name(asim_data_format f);
 typedef enum { ASIM_ORDER_SORTED = 0, ASIM_ORDER_LISTING = 1 } asim_file_order;
+/* data.augment: the training transform (asim-train, docs/training.md) */
+typedef enum { ASIM_AUGMENT_ASIM = 0, ASIM_AUGMENT_CROP_FLIP = 1, ASIM_AUGMENT_NONE = 2 } asim_augment_mode;
 
 typedef struct asim_config_s {
   /* ---- spec §10.1: task, model, sizes, device ---- */
@@ -149,6 +152,7 @@ typedef struct asim_config_s {
     uint32_t seed;            /* noise key (spec §13.2) */
     asim_act_scale_mode act_scale; /* batch = ASiM semantics; sample = per-sample scales */
     int threads;              /* compute threads per rank */
+    double pact_alpha;        /* asim-train: PACT α above this start at it (0: keep) */
   } run;
   struct {
     char path[ASIM_CONFIG_STR];           /* HDF5 result file */
@@ -164,6 +168,7 @@ typedef struct asim_config_s {
     int max_samples;   /* 0 = all */
     int n_mean, n_std; /* 0 = the task's normalisation constants */
     double mean[ASIM_CONFIG_MAX_CHANNELS], std[ASIM_CONFIG_MAX_CHANNELS];
+    asim_augment_mode augment; /* training transform: ASiM's (spec 7.4), crop + flip, or none */
   } data;
   /* sweep = { key = [v1, v2, ...]; ...; link = (["k1", "k2"], ...); repeats = N; }: one
    * asim-mpi run evaluates the Cartesian product of the listed values (first key slowest),

@@ -1,5 +1,6 @@
 /* model.h — ASiM's 18 networks (ResNet-18/34/50/101/152, VGG11/13/16/19 with and without BN,
- * ViT-B/16, B/32, L/16, L/32, H/14) on the engine (spec §5–6): construction, the exact
+ * ViT-B/16, B/32, L/16, L/32, H/14) on the engine (spec §5–6), plus asim-mpi's small
+ * ResNet-8 (docs/training.md): construction, the exact
  * state_dict key layout, checkpoint checking, random initialisation, forward pass and the
  * model description. Weights live in one asim_state under PyTorch's key names. */
 #ifndef ASIM_MODEL_H
@@ -43,6 +44,8 @@ typedef struct {
   asim_state params; /* owned; state_dict names */
   /* ResNet */
   int bottleneck, blocks[4];
+  int width;     /* planes of the first stage (0 = 64, ASiM's); stages double it */
+  int stem_pool; /* small-input stem followed by a 2x2/2 max-pool (ResNet-8, an asim-mpi addition) */
   /* VGG: entries are output channels, 0 = max-pool */
   int vgg_bn, vgg_n, vgg_cfg[24];
   /* ViT */

@@ -23,20 +23,21 @@ static const char *const TASKS[] = {"CIFAR-10", "CIFAR-100", "ImageNet", "MNIST"
 static const char *const MODELS[] = {
     "ResNet-18", "ResNet-34", "ResNet-50", "ResNet-101", "ResNet-152", "VGG11",
     "VGG13",     "VGG16",     "VGG19",     "VGG11-BN",   "VGG13-BN",   "VGG16-BN",
-    "VGG19-BN",  "ViT-B-16",  "ViT-B-32",  "ViT-L-16",   "ViT-L-32",   "ViT-H-14",  NULL};
+    "VGG19-BN",  "ViT-B-16",  "ViT-B-32",  "ViT-L-16",   "ViT-L-32",   "ViT-H-14",  "ResNet-8", NULL};
 static const char *const LINEARS[] = {"fc", "proj", NULL};
 static const char *const JOBS[] = {"simulate", "train", NULL};
 static const char *const SCALES[] = {"batch", "sample", NULL};
 static const char *const FORMATS[] = {"auto", "folders", "csv", "cifar-bin", "idx", "hdf5", NULL};
 const char *asim_config_data_format_name(asim_data_format f) { return (unsigned)f < 6 ? FORMATS[f] : "auto"; }
 static const char *const ORDERS[] = {"sorted", "listing", NULL};
+static const char *const AUGMENTS[] = {"asim", "crop-flip", "none", NULL};
 static const char *const GROUPS[] = {"run", "report", "data", "compat", NULL};
 
 const char *asim_model_id_name(asim_model_id m) {
   return (unsigned)m < ASIM_MODEL_COUNT ? MODELS[m] : "?";
 }
 asim_model_family asim_model_family_of(asim_model_id m) {
-  if (m <= ASIM_MODEL_RESNET152) return ASIM_FAMILY_RESNET;
+  if (m <= ASIM_MODEL_RESNET152 || m == ASIM_MODEL_RESNET8) return ASIM_FAMILY_RESNET;
   if (m <= ASIM_MODEL_VGG19_BN) return ASIM_FAMILY_VGG;
   return ASIM_FAMILY_VIT;
 }
@@ -177,11 +178,12 @@ static const keydef KEYS[] = {
     KF(label_smooth_eps, FC_UNIT),
     /* asim-mpi's own groups */
     KE(run.job, JOBS), KU(run.seed), KE(run.act_scale, SCALES), KI(run.threads, 1, 1024),
+    KF(run.pact_alpha, FC_GE0),
     KS(report.path), KT3(report.logits), KB(report.predictions), KB(report.print_predictions),
     KB(report.diagnostics),
     KS(report.checkpoint_dir), KE(data.format, FORMATS), KI(data.channels, 0, 3),
     KI(data.max_samples, 0, INT_MAX), KFL(data.mean, data.n_mean, FC_ANY),
-    KFL(data.std, data.n_std, FC_GT0), KB(compat.conv_channel_drop),
+    KFL(data.std, data.n_std, FC_GT0), KE(data.augment, AUGMENTS), KB(compat.conv_channel_drop),
     KB(compat.quant_conv_double_bias), KB(compat.label_index_counts_files),
     KE(compat.cifar100_order, ORDERS), KB(compat.wbp_linear_requantize), KB(compat.wbp_act_enc_wrap),
 };
@@ -308,6 +310,7 @@ void asim_config_defaults(asim_config *c) {
   c->report.diagnostics = 0;
   SETS(c->report.checkpoint_dir, "out/checkpoints");
   c->data.format = ASIM_DATA_AUTO;
+  c->data.augment = ASIM_AUGMENT_ASIM;
   c->compat.conv_channel_drop = 1;
   c->compat.quant_conv_double_bias = 1;
   c->compat.label_index_counts_files = 1;

@@ -65,6 +65,8 @@ static const arch_row archs[] = {
   {"ViT-B-16", ASIM_ARCH_VIT, 16, 12, 12, 768, 3072}, {"ViT-B-32", ASIM_ARCH_VIT, 32, 12, 12, 768, 3072},
   {"ViT-L-16", ASIM_ARCH_VIT, 16, 24, 16, 1024, 4096}, {"ViT-L-32", ASIM_ARCH_VIT, 32, 24, 16, 1024, 4096},
   {"ViT-H-14", ASIM_ARCH_VIT, 14, 32, 16, 1280, 5120},
+  /* asim-mpi addition: 16-32-64 planes, one basic block per stage, 2x2 max-pool after the stem */
+  {"ResNet-8", ASIM_ARCH_RESNET, 0, 1, 1, 1, 0},
 };
 
 /* VGG configuration lists, 0 = max-pool; the leading 64 is the QuantConv2d (spec §6.2) */
@@ -135,6 +137,7 @@ asim_status asim_model_init(asim_model *m, const char *name, int classes, int in
   if (r->arch == ASIM_ARCH_RESNET) {
     m->bottleneck = r->a;
     m->blocks[0] = r->b, m->blocks[1] = r->c, m->blocks[2] = r->d, m->blocks[3] = r->e;
+    if (!strcmp(name, "ResNet-8")) m->width = 16, m->stem_pool = 1;
   } else if (r->arch == ASIM_ARCH_VGG) {
     const int *cfg = m->large ? vgg_large[r->a] : vgg_small[r->a];
     m->vgg_bn = r->b;
@@ -421,6 +424,8 @@ static asim_cim_params group_params(const asim_model *m, op_group g) {
   }
   return p;
 }
+
+asim_cim_params asim_op_group_params(const asim_model *m, op_group g) { return group_params(m, g); }
 
 static void trace_act(asim_trace_fn fn, void *arg, const char *name, const act *a, int B) {
   int64_t shape[3];
@@ -918,6 +923,7 @@ asim_status asim_model_infer(asim_model *m, const asim_state *st, const char *na
   if ((t = asim_state_find(st, "conv1.weight")) && t->ndim == 4 && find(st, "layer1.0.conv1.weight", 0, 0)) {
     m->arch = ASIM_ARCH_RESNET;
     m->in_ch = (int)t->shape[1];
+    m->width = t->shape[0] == 64 ? 0 : (int)t->shape[0];
     m->bottleneck = find(st, "layer1.0.conv3.weight", 0, 0) != NULL;
     for (int L = 0; L < 4; L++)
       while (find(st, "layer%d.%d.conv1.weight", L + 1, m->blocks[L])) m->blocks[L]++;
@@ -932,8 +938,13 @@ asim_status asim_model_infer(asim_model *m, const asim_state *st, const char *na
     snprintf(m->name, sizeof m->name, "ResNet-custom(%d,%d,%d,%d%s)", m->blocks[0], m->blocks[1], m->blocks[2],
              m->blocks[3], m->bottleneck ? ",bottleneck" : "");
     for (int i = 0; i < 5; i++)
-      if (std_blocks[i][0] == m->bottleneck && !memcmp(&std_blocks[i][1], m->blocks, sizeof m->blocks))
+      if (std_blocks[i][0] == m->bottleneck && !memcmp(&std_blocks[i][1], m->blocks, sizeof m->blocks) && !m->width)
         snprintf(m->name, sizeof m->name, "%s", std_names[i]);
+    if (!m->bottleneck && m->width == 16 && m->blocks[0] == 1 && m->blocks[1] == 1 && m->blocks[2] == 1 &&
+        !m->blocks[3]) { /* the pooled stem leaves no key behind: the shape settles it */
+      snprintf(m->name, sizeof m->name, "ResNet-8");
+      m->stem_pool = 1;
+    }
   } else if ((t = asim_state_find(st, "features.0.weight")) && t->ndim == 4) {
     m->arch = ASIM_ARCH_VGG;
     m->in_ch = (int)t->shape[1];

@@ -43,6 +43,9 @@ typedef struct asim_op {
   uint32_t layer_id; /* ASiM layers: noise key */
 } asim_op;
 
+/* The ASiM layer settings of a layer group (model.c; used by the training interpreter). */
+asim_cim_params asim_op_group_params(const asim_model *m, op_group g);
+
 /* An operation with its kind, settings group, key prefix and key order; geometry zeroed. */
 static inline asim_op asim_op_make(op_kind kind, op_group g, const char *key, int korder) {
   asim_op o;

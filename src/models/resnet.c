@@ -12,13 +12,13 @@ static asim_op conv(op_kind kind, op_group g, const char *key, int korder, int i
 }
 
 asim_status asim_build_resnet(asim_model *m) {
-  const int bottleneck = m->bottleneck, exp = bottleneck ? 4 : 1;
+  const int bottleneck = m->bottleneck, exp = bottleneck ? 4 : 1, width = m->width ? m->width : 64;
   int ko = 0;
   const int last = 1 << 30; /* the stem's PACT alpha is stored last */
   char key[64];
   /* both stems exist as parameters; the unused one stays in the checkpoint */
-  asim_op c1 = conv(OP_QCONV, G_QCONV, "conv1", ko++, m->in_ch, 64, 3, 1, 1);
-  asim_op c2 = conv(OP_QCONV, G_QCONV, "conv2", ko++, m->in_ch, 64, 7, 2, 3);
+  asim_op c1 = conv(OP_QCONV, G_QCONV, "conv1", ko++, m->in_ch, width, 3, 1, 1);
+  asim_op c2 = conv(OP_QCONV, G_QCONV, "conv2", ko++, m->in_ch, width, 7, 2, 3);
   if (!m->large) {
     snprintf(c1.trace, sizeof c1.trace, "conv1");
     ASIM_CHECK(asim_ops_push(m, c1));
@@ -31,7 +31,7 @@ asim_status asim_build_resnet(asim_model *m) {
     ASIM_CHECK(asim_ops_push(m, c2));
   }
   asim_op bn = asim_op_make(OP_BN, G_FLOAT, "bn1", ko++);
-  bn.in = 64;
+  bn.in = width;
   snprintf(bn.trace, sizeof bn.trace, "bn1");
   ASIM_CHECK(asim_ops_push(m, bn));
   asim_op act = asim_op_make(OP_PACT, G_FLOAT, "relu", last);
@@ -41,10 +41,14 @@ asim_status asim_build_resnet(asim_model *m) {
     asim_op mp = asim_op_make(OP_MAXPOOL, G_FLOAT, "maxpool", 0);
     mp.k = 3, mp.stride = 2, mp.pad = 1;
     ASIM_CHECK(asim_ops_push(m, mp));
+  } else if (m->stem_pool) {
+    asim_op mp = asim_op_make(OP_MAXPOOL, G_FLOAT, "maxpool", 0);
+    mp.k = 2, mp.stride = 2, mp.pad = 0;
+    ASIM_CHECK(asim_ops_push(m, mp));
   }
-  int inplanes = 64;
+  int inplanes = width;
   for (int L = 0; L < 4; L++) {
-    const int planes = 64 << L;
+    const int planes = width << L;
     for (int j = 0; j < m->blocks[L]; j++) {
       const int stride = (j == 0 && L > 0) ? 2 : 1;
       const int ds = stride != 1 || inplanes != planes * exp;

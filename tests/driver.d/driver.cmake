@@ -4,3 +4,6 @@ foreach(t rank_identity kill_resume bad_inputs sweep diagnostics)
   add_test(NAME driver_${t} COMMAND bash ${CMAKE_SOURCE_DIR}/tests/driver.d/${t}.sh ${CMAKE_BINARY_DIR})
   set_tests_properties(driver_${t} PROPERTIES TIMEOUT 1800 PROCESSORS 2 ENVIRONMENT "${ASIM_TEST_ENV}")
 endforeach()
+add_test(NAME driver_sweep_shipped_model COMMAND bash ${CMAKE_SOURCE_DIR}/tests/driver.d/sweep_shipped_model.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(driver_sweep_shipped_model PROPERTIES TIMEOUT 1800 PROCESSORS 2 SKIP_RETURN_CODE 77
+  ENVIRONMENT "${ASIM_TEST_ENV}")

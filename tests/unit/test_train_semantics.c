@@ -1,0 +1,326 @@
+/* What training must do exactly as ASiM / PyTorch, beyond the derivatives themselves: the
+ * straight-through estimators of spec §1.8, the Train-mode forward equal to the library's, trim
+ * noise drawn as the library draws it, MultiStepLR, tied and untrained parameters, the model
+ * and configuration checks, and the ResNet-8 zoo member. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "asim/config.h"
+#include "asim/quant.h"
+#include "asim/train.h"
+#include "cu_util.h"
+
+static float *seq(int64_t n, float a, float b) {
+  float *x = malloc(sizeof(float) * (size_t)n);
+  for (int64_t i = 0; i < n; i++) x[i] = a * sinf(b * (float)i + 0.3f);
+  return x;
+}
+
+static void ste_signed_passes_nonzero_unsigned_passes_all(void) {
+  const float x[6] = {-2.0f, -1e-9f, 0.0f, -0.0f, 1e-30f, 5.0f}, dy[6] = {1, 2, 3, 4, 5, 6};
+  float dx[6];
+  asim_fake_quantize_backward(dx, dy, x, 6, 1);
+  const float want_s[6] = {1, 2, 0, 0, 5, 6}; /* d|x|/dx·sgn(x) with the sign detached: 0 only at x == 0 */
+  CU_ASSERT_EQUAL(memcmp(dx, want_s, sizeof dx), 0);
+  asim_fake_quantize_backward(dx, dy, x, 6, 0); /* unsigned: identity, negatives included (clamp STE) */
+  CU_ASSERT_EQUAL(memcmp(dx, dy, sizeof dx), 0);
+}
+
+/* The Train-mode ASiMConv2d backward, against a direct double-precision convolution at the
+ * fake-quantised operands with ASiM's STE masks (weights signed; activations unsigned or,
+ * for QuantConv2d, signed) — values with exact zeros included. */
+static void qat_conv_backward_is_the_ste_of_the_fake_quantised_conv(void) {
+  for (int quant_conv = 0; quant_conv < 2; quant_conv++) {
+    const int B = 2, C = 3, H = 5, W = 6, O = 4, k = 3, s = 2, p = 1;
+    const int Ho = asim_conv_out_size(H, k, s, p), Wo = asim_conv_out_size(W, k, s, p);
+    const int64_t nx = (int64_t)B * C * H * W, nw = (int64_t)O * C * k * k, ny = (int64_t)B * O * Ho * Wo;
+    float *x = seq(nx, 1.5f, 0.77f), *w = seq(nw, 0.4f, 1.3f), *dy = seq(ny, 1.0f, 0.41f);
+    for (int64_t i = 0; i < nx; i += 7) x[i] = 0.0f;
+    for (int64_t i = 0; i < nw; i += 5) w[i] = 0.0f;
+    asim_conv_dims d = {C, O, k, s, p, asim_cim_defaults(), 5, quant_conv};
+    d.p.mode = ASIM_TRAIN;
+    asim_exec ex = {.seed = 1};
+    float sx, sw, *y = malloc(sizeof(float) * (size_t)ny);
+    CU_ASSERT_OK(asim_conv2d_qat_forward(y, &sx, &sw, x, B, H, W, w, NULL, &d, &ex, 1, NULL));
+    float *dx = malloc(sizeof(float) * (size_t)nx), *dw = calloc((size_t)nw, sizeof(float));
+    float *g = malloc(sizeof(float) * (size_t)ny);
+    memcpy(g, dy, sizeof(float) * (size_t)ny);
+    CU_ASSERT_OK(asim_conv2d_qat_backward(dx, dw, NULL, g, x, B, H, W, w, sx, sw, &d, &ex, 1, NULL));
+    const int sa = quant_conv; /* ResNet/VGG ASiMConv2d: unsigned activations; QuantConv2d: signed */
+    float *xq = malloc(sizeof(float) * (size_t)nx), *wq = malloc(sizeof(float) * (size_t)nw);
+    asim_fake_quantize(xq, x, nx, sx, 8, sa);
+    asim_fake_quantize(wq, w, nw, sw, 8, 1);
+    double *rdx = calloc((size_t)nx, sizeof(double)), *rdw = calloc((size_t)nw, sizeof(double));
+    for (int b = 0; b < B; b++)
+      for (int o = 0; o < O; o++)
+        for (int oy = 0; oy < Ho; oy++)
+          for (int ox = 0; ox < Wo; ox++) {
+            const double gg = dy[((b * O + o) * Ho + oy) * Wo + ox];
+            for (int c = 0; c < C; c++)
+              for (int u = 0; u < k; u++)
+                for (int v = 0; v < k; v++) {
+                  const int iy = oy * s - p + u, ix = ox * s - p + v;
+                  if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                  const int64_t xi = ((int64_t)(b * C + c) * H + iy) * W + ix, wi = ((int64_t)(o * C + c) * k + u) * k + v;
+                  rdw[wi] += gg * xq[xi];
+                  rdx[xi] += gg * wq[wi];
+                }
+          }
+    double ex_ = 0, nx_ = 0, ew = 0, nw_ = 0;
+    int masked_ok = 1;
+    for (int64_t i = 0; i < nx; i++) {
+      const double want = (sa && x[i] == 0.0f) ? 0.0 : rdx[i];
+      ex_ += (dx[i] - want) * (dx[i] - want), nx_ += want * want;
+      if (sa && x[i] == 0.0f && dx[i] != 0.0f) masked_ok = 0;
+    }
+    for (int64_t i = 0; i < nw; i++) {
+      const double want = w[i] == 0.0f ? 0.0 : rdw[i];
+      ew += (dw[i] - want) * (dw[i] - want), nw_ += want * want;
+      if (w[i] == 0.0f && dw[i] != 0.0f) masked_ok = 0;
+    }
+    CU_ASSERT(sqrt(ex_ / nx_) < 1e-5);
+    CU_ASSERT(sqrt(ew / nw_) < 1e-5);
+    CU_ASSERT(masked_ok);
+    free(x), free(w), free(dy), free(y), free(dx), free(dw), free(g), free(xq), free(wq), free(rdx), free(rdw);
+  }
+}
+
+/* The training forward of an ASiM layer is the library's Train-mode forward (same trim-noise
+ * draws; only the float summation order may differ). */
+static void qat_forward_equals_the_library_train_mode(void) {
+  const int B = 3, C = 5, H = 7, W = 7, O = 6;
+  const int64_t nx = (int64_t)B * C * H * W;
+  float *x = seq(nx, 2.0f, 0.37f), *w = seq((int64_t)O * C * 9, 0.3f, 0.91f), *b = seq(O, 0.1f, 1.7f);
+  for (int64_t i = 0; i < nx; i++) x[i] = fabsf(x[i]);
+  float *y1 = malloc(sizeof(float) * (size_t)(B * O * H * W)), *y2 = malloc(sizeof(float) * (size_t)(B * O * H * W));
+  asim_conv_dims d = {C, O, 3, 1, 1, asim_cim_defaults(), 9, 0};
+  d.p.mode = ASIM_TRAIN, d.p.trim_noise = 40.0f;
+  asim_exec ex = {.seed = 17, .sample0 = 1000};
+  float sx, sw, trim[3 * 6 * 49];
+  CU_ASSERT_OK(asim_conv2d_forward(y1, x, B, H, W, w, b, &d, &ex));
+  CU_ASSERT_OK(asim_conv2d_qat_forward(y2, &sx, &sw, x, B, H, W, w, b, &d, &ex, 1, trim));
+  double e = 0, n = 0;
+  for (int i = 0; i < B * O * H * W; i++) e += (y1[i] - y2[i]) * (y1[i] - y2[i]), n += y1[i] * y1[i];
+  CU_ASSERT(sqrt(e / n) < 1e-6);
+  /* linear, tokens */
+  asim_linear_dims l = {C * H, O, asim_cim_defaults(), 4};
+  l.p.mode = ASIM_TRAIN, l.p.signed_act = 1, l.p.trim_noise = 25.0f;
+  CU_ASSERT_OK(asim_linear_forward(y1, x, B, W, w, b, &l, &ex));
+  CU_ASSERT_OK(asim_linear_qat_forward(y2, &sx, &sw, x, B, W, w, b, &l, &ex, 1, NULL));
+  e = n = 0;
+  for (int i = 0; i < B * W * O; i++) e += (y1[i] - y2[i]) * (y1[i] - y2[i]), n += y1[i] * y1[i];
+  CU_ASSERT(sqrt(e / n) < 1e-6);
+  free(x), free(w), free(b), free(y1), free(y2);
+}
+
+static void attention_training_forward_equals_the_library_train_mode(void) {
+  const int B = 2, T = 5, E = 32;
+  asim_mha_dims a = asim_model_settings_default().attn;
+  a.embed_dim = E, a.num_heads = 4, a.layer_id = 30, a.attn_trim_noise = 30.0f, a.proj_trim_noise = 20.0f;
+  a.qk_kbit = 9, a.proj_xbit = 9;
+  float *x = seq(B * T * E, 1.0f, 0.53f), *qw = seq(3 * E * E, 0.2f, 0.71f), *qb = seq(3 * E, 0.1f, 0.3f);
+  float *pw = seq(E * E, 0.2f, 0.19f), *pb = seq(E, 0.1f, 0.9f);
+  float y1[2 * 5 * 32], y2[2 * 5 * 32];
+  asim_exec ex = {.seed = 5, .sample0 = 77};
+  asim_mha_cache c;
+  CU_ASSERT_OK(asim_mha_forward(y1, x, B, T, qw, qb, pw, pb, &a, &ex, NULL));
+  CU_ASSERT_OK(asim_mha_train_forward(y2, &c, x, B, T, qw, qb, pw, pb, &a, 0.0f, &ex, 1));
+  asim_mha_cache_free(&c);
+  double e = 0, n = 0;
+  for (int i = 0; i < B * T * E; i++) e += (y1[i] - y2[i]) * (y1[i] - y2[i]), n += y1[i] * y1[i];
+  CU_ASSERT(sqrt(e / n) < 1e-5);
+  free(x), free(qw), free(qb), free(pw), free(pb);
+}
+
+static void trim_noise_terms_are_the_library_draws(void) {
+  float y1[300], y2[300], t[300];
+  for (int i = 0; i < 300; i++) y1[i] = y2[i] = 0.01f * (float)(i - 150);
+  asim_noise_key k = {9, 3};
+  asim_trim_noise(y1, 300, 100, 50.0f, k, 12);
+  asim_trim_noise_forward(y2, 300, 100, 50.0f, k, 12);
+  CU_ASSERT_EQUAL(memcmp(y1, y2, sizeof y1), 0);
+  asim_trim_noise_terms(t, 300, 100, 50.0f, k, 12);
+  float g[300];
+  for (int i = 0; i < 300; i++) g[i] = 1.0f;
+  asim_trim_noise_backward(g, 300, 100, 50.0f, k, 12);
+  int ok = 1;
+  for (int i = 0; i < 300; i++) ok &= g[i] == 1.0f + t[i];
+  CU_ASSERT(ok);
+}
+
+static void multistep_lr_counts_passed_milestones(void) {
+  const int ms[2] = {48, 72};
+  CU_ASSERT_DOUBLE_EQUAL(asim_multistep_lr(0.01, ms, 2, 0.1, 0), 0.01, 1e-15);
+  CU_ASSERT_DOUBLE_EQUAL(asim_multistep_lr(0.01, ms, 2, 0.1, 47), 0.01, 1e-15);
+  CU_ASSERT_DOUBLE_EQUAL(asim_multistep_lr(0.01, ms, 2, 0.1, 48), 0.001, 1e-15);
+  CU_ASSERT_DOUBLE_EQUAL(asim_multistep_lr(0.01, ms, 2, 0.1, 79), 0.0001, 1e-15);
+  const int dup[2] = {0, 0}; /* config.py's derivation for max_epoch 1: PyTorch decays twice */
+  CU_ASSERT_DOUBLE_EQUAL(asim_multistep_lr(1.0, dup, 2, 0.5, 0), 0.25, 1e-15);
+}
+
+static void sgd_first_step_and_weight_decay_follow_pytorch(void) {
+  asim_model m;
+  asim_model_settings s = asim_model_settings_default();
+  CU_ASSERT_OK(asim_model_init(&m, "ResNet-8", 10, 1, 28, &s, 0));
+  CU_ASSERT_OK(asim_model_init_random(&m, 3));
+  asim_grads g;
+  CU_ASSERT_OK(asim_grads_init(&g, &m));
+  float *gfc = asim_grads_find(&g, "fc.bias"), *p = asim_state_find(&m.params, "fc.bias")->data;
+  for (int i = 0; i < 10; i++) gfc[i] = 0.5f;
+  const float p0 = p[0];
+  asim_optim o;
+  CU_ASSERT_OK(asim_optim_init(&o, ASIM_OPT_SGD, &g, 0.1, 0.9, 1e-4));
+  CU_ASSERT_OK(asim_optim_step(&o, &m, &g)); /* buf = g + wd·p; p -= lr·buf */
+  const float d1 = 0.5f + 1e-4f * p0, p1 = p0 - 0.1f * d1;
+  CU_ASSERT_DOUBLE_EQUAL(p[0], p1, 1e-7);
+  CU_ASSERT_OK(asim_optim_step(&o, &m, &g)); /* buf = 0.9·buf + g + wd·p */
+  const float d2 = 0.9f * d1 + (0.5f + 1e-4f * p1);
+  CU_ASSERT_DOUBLE_EQUAL(p[0], p1 - 0.1f * d2, 1e-7);
+  asim_optim_free(&o);
+  asim_grads_free(&g);
+  asim_model_free(&m);
+}
+
+static void unused_stem_has_no_gradient_and_buffers_do_not_train(void) {
+  for (int large = 0; large < 2; large++) {
+    asim_model m;
+    CU_ASSERT_OK(asim_model_init(&m, "ResNet-18", 10, 3, large ? 224 : 32, NULL, 0));
+    CU_ASSERT_OK(asim_model_init_random(&m, 1));
+    asim_grads g;
+    CU_ASSERT_OK(asim_grads_init(&g, &m));
+    CU_ASSERT_PTR_NULL(asim_grads_find(&g, large ? "conv1.weight" : "conv2.weight"));
+    CU_ASSERT_PTR_NOT_NULL(asim_grads_find(&g, large ? "conv2.weight" : "conv1.weight"));
+    CU_ASSERT_PTR_NULL(asim_grads_find(&g, "bn1.running_mean"));
+    CU_ASSERT_PTR_NULL(asim_grads_find(&g, "bn1.num_batches_tracked"));
+    CU_ASSERT_PTR_NOT_NULL(asim_grads_find(&g, "relu.alpha"));
+    CU_ASSERT_PTR_NOT_NULL(asim_grads_find(&g, "layer4.1.relu.alpha"));
+    CU_ASSERT_EQUAL(g.n_tie_groups, 0);
+    asim_grads_free(&g);
+    asim_model_free(&m);
+  }
+}
+
+static void vgg_shared_alpha_is_one_tied_parameter(void) {
+  asim_model m;
+  CU_ASSERT_OK(asim_model_init(&m, "VGG11", 10, 3, 32, NULL, 0));
+  CU_ASSERT_OK(asim_model_init_random(&m, 1));
+  asim_grads g;
+  CU_ASSERT_OK(asim_grads_init(&g, &m));
+  CU_ASSERT_EQUAL(g.n_tie_groups, 1);
+  int n = 0;
+  double sum = 0;
+  for (int i = 0; i < g.g.n; i++)
+    if (g.tie[i] == 0) ((float *)g.g.tensors[i].data)[0] = (float)(n + 1), sum += n + 1, n++;
+  CU_ASSERT(n >= 9); /* features.3/5/... and classifier.1/.4 */
+  asim_grads_tie(&g);
+  asim_optim o;
+  CU_ASSERT_OK(asim_optim_init(&o, ASIM_OPT_SGD, &g, 0.01, 0.9, 1e-4));
+  CU_ASSERT_OK(asim_optim_step(&o, &m, &g));
+  int same = 1;
+  float first = -1;
+  for (int i = 0; i < g.g.n; i++)
+    if (g.tie[i] == 0) {
+      CU_ASSERT_DOUBLE_EQUAL(((float *)g.g.tensors[i].data)[0], sum, 1e-6);
+      const float a = ((float *)m.params.tensors[g.pidx[i]].data)[0];
+      if (first < 0) first = a;
+      same &= a == first;
+    }
+  CU_ASSERT(same);
+  CU_ASSERT(first < 6.0f);
+  asim_optim_free(&o);
+  asim_grads_free(&g);
+  asim_model_free(&m);
+}
+
+static void training_forward_updates_running_statistics(void) {
+  asim_model m;
+  asim_model_settings s = asim_model_settings_default();
+  s.conv.mode = s.linear.mode = ASIM_TRAIN;
+  CU_ASSERT_OK(asim_model_init(&m, "ResNet-8", 10, 1, 28, &s, 0));
+  CU_ASSERT_OK(asim_model_init_random(&m, 2));
+  float *x = seq(4 * 784, 1.0f, 0.61f), logits[40];
+  asim_tape *t;
+  CU_ASSERT_OK(asim_tape_new(&t));
+  asim_train_exec tx = {.training = 1, .fake_quant = 1};
+  float rm0 = ((float *)asim_state_find(&m.params, "bn1.running_mean")->data)[0];
+  CU_ASSERT_OK(asim_train_forward(&m, t, logits, x, 4, &tx));
+  CU_ASSERT_EQUAL(((int64_t *)asim_state_find(&m.params, "bn1.num_batches_tracked")->data)[0], 1);
+  CU_ASSERT(((float *)asim_state_find(&m.params, "bn1.running_mean")->data)[0] != rm0);
+  tx.training = 0; /* model.eval(): nothing changes */
+  float rm1 = ((float *)asim_state_find(&m.params, "bn1.running_mean")->data)[0];
+  CU_ASSERT_OK(asim_train_forward(&m, t, logits, x, 4, &tx));
+  CU_ASSERT_EQUAL(((float *)asim_state_find(&m.params, "bn1.running_mean")->data)[0], rm1);
+  CU_ASSERT_EQUAL(((int64_t *)asim_state_find(&m.params, "bn1.num_batches_tracked")->data)[0], 1);
+  asim_tape_free(t);
+  free(x);
+  asim_model_free(&m);
+}
+
+static void training_rejects_untrainable_models_and_configs(void) {
+  asim_model m;
+  asim_model_settings s = asim_model_settings_default(); /* Simulation-mode convs */
+  CU_ASSERT_OK(asim_model_init(&m, "ResNet-8", 10, 1, 28, &s, 0));
+  CU_ASSERT_EQUAL(asim_train_check_model(&m), ASIM_EINVAL);
+  CU_ASSERT_PTR_NOT_NULL(strstr(asim_errmsg(), "asim_conv_mode"));
+  asim_model_free(&m);
+  asim_config c;
+  asim_config_defaults(&c);
+  c.run.job = ASIM_JOB_TRAIN;
+  CU_ASSERT_OK(asim_train_check_config(&c, 2));
+  c.milestones[0] = 30, c.milestones[1] = 20;
+  CU_ASSERT_EQUAL(asim_train_check_config(&c, 2), ASIM_EINVAL);
+  CU_ASSERT_PTR_NOT_NULL(strstr(asim_errmsg(), "out of order"));
+  c.milestones[1] = 30; /* equal entries: PyTorch decays twice, accepted */
+  CU_ASSERT_OK(asim_train_check_config(&c, 2));
+  c.lr_init = 0.0;
+  CU_ASSERT_EQUAL(asim_train_check_config(&c, 2), ASIM_EINVAL);
+  c.lr_init = 0.01, c.train_bs = 3;
+  CU_ASSERT_EQUAL(asim_train_check_config(&c, 4), ASIM_EINVAL);
+  c.train_bs = 128, c.run.job = ASIM_JOB_SIMULATE;
+  CU_ASSERT_EQUAL(asim_train_check_config(&c, 1), ASIM_EINVAL);
+}
+
+static void resnet8_is_a_small_asim_resnet(void) {
+  asim_model m;
+  CU_ASSERT_OK(asim_model_init(&m, "ResNet-8", 10, 1, 28, NULL, 0));
+  CU_ASSERT_OK(asim_model_init_random(&m, 1));
+  /* ASiM's key layout (both stems, one shared α per block, stem α last) at 16-32-64 planes */
+  CU_ASSERT_STRING_EQUAL(m.params.names[0], "conv1.weight");
+  CU_ASSERT_STRING_EQUAL(m.params.names[1], "conv2.weight");
+  CU_ASSERT_STRING_EQUAL(m.params.names[m.params.n - 1], "relu.alpha");
+  CU_ASSERT_EQUAL(asim_state_find(&m.params, "conv1.weight")->shape[0], 16);
+  CU_ASSERT_EQUAL(asim_state_find(&m.params, "layer3.0.conv2.weight")->shape[0], 64);
+  CU_ASSERT_PTR_NULL(asim_state_find(&m.params, "layer4.0.conv1.weight"));
+  CU_ASSERT_EQUAL(asim_state_find(&m.params, "fc.weight")->shape[1], 64);
+  CU_ASSERT_EQUAL(m.n_asim_layers, 11);
+  /* its checkpoint is recognised from the keys (the pooled stem has none) */
+  asim_model g;
+  CU_ASSERT_OK(asim_model_infer(&g, &m.params, NULL, 0, NULL));
+  CU_ASSERT_STRING_EQUAL(g.name, "ResNet-8");
+  CU_ASSERT_EQUAL(g.stem_pool, 1);
+  CU_ASSERT_EQUAL(g.width, 16);
+  asim_model_free(&g);
+  /* and the configuration knows it as a ResNet */
+  asim_config c;
+  CU_ASSERT_OK(asim_config_from_text(&c, "model_name = \"ResNet-8\"; task = \"Fashion-MNIST\"; input_size = 28;\n"
+                                         "pretrain_model_path = \"m.h5\";", "test"));
+  CU_ASSERT_EQUAL(asim_model_family_of(c.model_name), ASIM_FAMILY_RESNET);
+  asim_model_free(&m);
+}
+
+void asim_register_tests(void) {
+  ASIM_ADD_SUITE(train);
+  ASIM_ADD_TEST(train, ste_signed_passes_nonzero_unsigned_passes_all);
+  ASIM_ADD_TEST(train, qat_conv_backward_is_the_ste_of_the_fake_quantised_conv);
+  ASIM_ADD_TEST(train, qat_forward_equals_the_library_train_mode);
+  ASIM_ADD_TEST(train, attention_training_forward_equals_the_library_train_mode);
+  ASIM_ADD_TEST(train, trim_noise_terms_are_the_library_draws);
+  ASIM_ADD_TEST(train, multistep_lr_counts_passed_milestones);
+  ASIM_ADD_TEST(train, sgd_first_step_and_weight_decay_follow_pytorch);
+  ASIM_ADD_TEST(train, unused_stem_has_no_gradient_and_buffers_do_not_train);
+  ASIM_ADD_TEST(train, vgg_shared_alpha_is_one_tied_parameter);
+  ASIM_ADD_TEST(train, training_forward_updates_running_statistics);
+  ASIM_ADD_TEST(train, training_rejects_untrainable_models_and_configs);
+  ASIM_ADD_TEST(train, resnet8_is_a_small_asim_resnet);
+}
