@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "asim/error.h"
+#include "asim/fs.h"
 
 #define H5OK(call, what)                                                                     \
   do {                                                                                       \
@@ -291,6 +292,12 @@ static void set_sizes(asim_report *r, const asim_report_info *info) {
 }
 
 asim_status asim_report_create(asim_report *r, const char *path, MPI_Comm comm, const asim_report_info *info) {
+  /* the report's folder may not exist yet (out/ in a fresh clone): rank 0 creates it; when it
+   * cannot, the create below fails with the path and the question to ask */
+  int rank;
+  MPI_Comm_rank(comm, &rank);
+  if (rank == 0 && asim_mkdir_parent(path) != ASIM_OK) asim_error_clear();
+  MPI_Barrier(comm);
   ASIM_CHECK(open_file(r, path, comm, 1));
   set_sizes(r, info);
   hid_t f = r->file;

@@ -8,12 +8,12 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "asim/augment.h"
 #include "asim/checkpoint.h"
 #include "asim/dataset.h"
+#include "asim/fs.h"
 #include "asim/train.h"
 
 /* ---- collective helpers ------------------------------------------------------------------ */
@@ -490,23 +490,6 @@ static asim_status read_resume(const char *path, asim_model *m, const char *mode
   return ASIM_OK;
 }
 
-static asim_status mkdir_p(const char *dir) {
-  char p[ASIM_CONFIG_STR];
-  snprintf(p, sizeof p, "%s", dir);
-  for (char *s = p + 1; *s; s++)
-    if (*s == '/') {
-      *s = 0;
-      if (mkdir(p, 0755) != 0 && errno != EEXIST) return ASIM_ERR(ASIM_EIO, "cannot create %s: %s", p, strerror(errno));
-      *s = '/';
-    }
-  if (mkdir(p, 0755) != 0 && errno != EEXIST)
-    return ASIM_ERR(ASIM_EIO, "report.checkpoint_dir: cannot create %s: %s", p, strerror(errno));
-  struct stat sb;
-  if (stat(p, &sb) != 0 || !S_ISDIR(sb.st_mode))
-    return ASIM_ERR(ASIM_EIO, "report.checkpoint_dir: %s is not a directory", p);
-  return ASIM_OK;
-}
-
 /* ---- one epoch --------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -766,7 +749,8 @@ static asim_status setup(run *r) {
     r->o.step = iv[0], r->pr.epoch = (int)iv[1], r->pr.epoch_step = iv[2], r->pr.best_acc = dv[0], r->pr.best_epoch = be;
     memcpy(r->pr.part, dv + 1, sizeof r->pr.part);
   }
-  st = p->rank == 0 ? mkdir_p(c->report.checkpoint_dir) : ASIM_OK;
+  st = p->rank == 0 ? asim_mkdir_p(c->report.checkpoint_dir) : ASIM_OK;
+  if (st) st = asim_error_trace(st, __FILE__, __LINE__, "report.checkpoint_dir");
   ASIM_CHECK(agree(st, p));
   return ASIM_OK;
 }

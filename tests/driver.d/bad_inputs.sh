@@ -54,7 +54,14 @@ expect "truncated checkpoint"        "trunc.h5"                    $RUN "$good" 
 expect "checkpoint of another model" "checkpoint"                  $RUN "$good" --set "pretrain_model_path=\"$TMP/vgg.h5\""
 echo "not a checkpoint" >"$TMP/text.pkl"
 expect "checkpoint not a checkpoint" "text.pkl"                    $RUN "$good" --set "pretrain_model_path=\"$TMP/text.pkl\""
-expect "unwritable report directory" "$TMP/nodir/sub"              $RUN "$good" --output "$TMP/nodir/sub/r.h5"
+expect "unwritable report directory" "/proc/asim-no"              $RUN "$good" --output "/proc/asim-no/r.h5"
+# the report's folder is created when missing (out/ in a fresh clone)
+if $RUN "$good" --output "$TMP/new/sub/r.h5" >/dev/null 2>&1 && [ -f "$TMP/new/sub/r.h5" ]; then
+  echo "ok   report in a folder that did not exist: created"
+else
+  echo "FAIL: asim-mpi did not create the report's missing folder $TMP/new/sub"
+  fail=1
+fi
 expect "resume without a report"     "does not exist"              $RUN "$good" --resume --output "$TMP/never.h5"
 $MPIRUN -n 2 $BIN/asim-mpi "$good" --quiet --output "$TMP/done.h5" >/dev/null 2>&1
 expect "resume with another config"  "different configuration"    $RUN "$good" --resume --output "$TMP/done.h5" --set run.seed=99
