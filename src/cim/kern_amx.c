@@ -21,6 +21,33 @@ typedef struct {
 #define LIMIT (1 << 24)
 
 /* Writes one 16×16 block (rows: activation rows p0.., columns: weight rows o0..) of results. */
+/* One K tile of the up-to-2x2 block product: activation rows xa (and xb when tp == 2) against
+ * weight columns wa (and wb when to == 2) into accumulators 0..3, as int8 (signed or unsigned
+ * activations) or bf16 dot products. */
+static inline void tile_step(const char *xa, const char *xb, const char *wa, const char *wb, int64_t xstride, int i8,
+                             int xs, int tp, int to) {
+  _tile_loadd(4, xa, xstride);
+  _tile_loadd(6, wa, 64);
+  if (to == 2) _tile_loadd(7, wb, 64);
+  if (tp == 2) _tile_loadd(5, xb, xstride);
+  if (i8 && xs) {
+    _tile_dpbssd(0, 4, 6);
+    if (to == 2) _tile_dpbssd(1, 4, 7);
+    if (tp == 2) _tile_dpbssd(2, 5, 6);
+    if (tp == 2 && to == 2) _tile_dpbssd(3, 5, 7);
+  } else if (i8) {
+    _tile_dpbusd(0, 4, 6);
+    if (to == 2) _tile_dpbusd(1, 4, 7);
+    if (tp == 2) _tile_dpbusd(2, 5, 6);
+    if (tp == 2 && to == 2) _tile_dpbusd(3, 5, 7);
+  } else {
+    _tile_dpbf16ps(0, 4, 6);
+    if (to == 2) _tile_dpbf16ps(1, 4, 7);
+    if (tp == 2) _tile_dpbf16ps(2, 5, 6);
+    if (tp == 2 && to == 2) _tile_dpbf16ps(3, 5, 7);
+  }
+}
+
 static void store_block(const asim_gargs *g, int64_t pblock, int64_t o0, int32_t R[16][16], const __mmask16 *bad) {
   const asim_opnd *W = g->W;
   int nvp;
@@ -83,26 +110,7 @@ void asim_gemm_amx(const asim_gargs *g, int64_t pb, int64_t nb, int64_t ob0, int
         for (int64_t n = 0; n < nl; n++)
           for (int64_t k = 0; k < kt; k++) {
             const int64_t ko = (n * lp + k * ktile) * esz;
-            _tile_loadd(4, xa + ko, kp * esz);
-            _tile_loadd(6, wa + ko * 16, 64);
-            if (to == 2) _tile_loadd(7, wb + ko * 16, 64);
-            if (tp == 2) _tile_loadd(5, xb + ko, kp * esz);
-            if (i8 && xs) {
-              _tile_dpbssd(0, 4, 6);
-              if (to == 2) _tile_dpbssd(1, 4, 7);
-              if (tp == 2) _tile_dpbssd(2, 5, 6);
-              if (tp == 2 && to == 2) _tile_dpbssd(3, 5, 7);
-            } else if (i8) {
-              _tile_dpbusd(0, 4, 6);
-              if (to == 2) _tile_dpbusd(1, 4, 7);
-              if (tp == 2) _tile_dpbusd(2, 5, 6);
-              if (tp == 2 && to == 2) _tile_dpbusd(3, 5, 7);
-            } else {
-              _tile_dpbf16ps(0, 4, 6);
-              if (to == 2) _tile_dpbf16ps(1, 4, 7);
-              if (tp == 2) _tile_dpbf16ps(2, 5, 6);
-              if (tp == 2 && to == 2) _tile_dpbf16ps(3, 5, 7);
-            }
+            tile_step(xa + ko, xb + ko, wa + ko * 16, wb + ko * 16, kp * esz, i8, xs, tp, to);
           }
         _tile_stored(0, R[0], 64);
         _tile_stored(1, R[1], 64);
@@ -135,26 +143,7 @@ void asim_gemm_amx(const asim_gargs *g, int64_t pb, int64_t nb, int64_t ob0, int
         const char *wa = wg + (ob * kp + n * lp) * 16 * esz, *wb = wa + kp * 16 * esz;
         for (int64_t k = 0; k < kt; k++) {
           const int64_t ko = k * ktile * esz;
-          _tile_loadd(4, xa + ko, kp * esz);
-          _tile_loadd(6, wa + ko * 16, 64);
-          if (to == 2) _tile_loadd(7, wb + ko * 16, 64);
-          if (tp == 2) _tile_loadd(5, xb + ko, kp * esz);
-          if (i8 && xs) {
-            _tile_dpbssd(0, 4, 6);
-            if (to == 2) _tile_dpbssd(1, 4, 7);
-            if (tp == 2) _tile_dpbssd(2, 5, 6);
-            if (tp == 2 && to == 2) _tile_dpbssd(3, 5, 7);
-          } else if (i8) {
-            _tile_dpbusd(0, 4, 6);
-            if (to == 2) _tile_dpbusd(1, 4, 7);
-            if (tp == 2) _tile_dpbusd(2, 5, 6);
-            if (tp == 2 && to == 2) _tile_dpbusd(3, 5, 7);
-          } else {
-            _tile_dpbf16ps(0, 4, 6);
-            if (to == 2) _tile_dpbf16ps(1, 4, 7);
-            if (tp == 2) _tile_dpbf16ps(2, 5, 6);
-            if (tp == 2 && to == 2) _tile_dpbf16ps(3, 5, 7);
-          }
+          tile_step(xa + ko, xb + ko, wa + ko * 16, wb + ko * 16, kp * esz, i8, xs, tp, to);
         }
         _tile_stored(0, C[0], 64);
         _tile_stored(1, C[1], 64);
