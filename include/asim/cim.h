@@ -33,6 +33,8 @@ typedef struct {
   int weight_bp;          /* 1: weight bit-parallel (W4A4 extension), needs act_enc */
   int wbp_linear_requantize; /* compat: ASiM's linear re-quantises its running sum every cycle */
   int wbp_act_enc_wrap;      /* compat: ASiM's remainder cycle wraps to the low planes */
+  int train_macro_noise;     /* asim-mpi NAT option (run.train_macro_noise): Train mode adds the
+                                Gaussian equivalent of this group's Simulation-mode macro error */
 } asim_cim_params;
 
 /* 1 when an extension changes this layer's arithmetic (it then runs on the reference kernel); votes
@@ -97,6 +99,13 @@ float asim_act_scale(const float *x, int64_t n, int is_signed, const asim_exec *
 
 /* Checks the parameters every ASiM layer shares (bit widths, adc, nrow, sigmas, modes). */
 asim_status asim_cim_params_check(const asim_cim_params *p, const char *what);
+
+/* Variance, in integer product units (Σ q_x·q_w), of the error the Simulation-mode macro of
+ * these settings adds to one output of a K-long product, in the Gaussian approximation that
+ * noise-aware training with run.train_macro_noise injects: for each of the ceil(K/nrow) macro
+ * loads, every cycle's ADC rounding (uniform, step R/A) plus, on noisy cycles, the ADC noise at
+ * count 0, where it is largest ((σ_r² + σ_nl²)/100²·R²), each scaled by the cycle's shift². */
+asim_status asim_cim_macro_noise_var(double *var, const asim_cim_params *p, int x_signed, int64_t K);
 
 /* Macro description for an ASiM product with these settings. */
 asim_macro_desc asim_cim_macro_desc(const asim_cim_params *p, int wbit, int xbit, int x_signed,

@@ -153,6 +153,7 @@ typedef struct asim_config_s {
     asim_act_scale_mode act_scale; /* batch = ASiM semantics; sample = per-sample scales */
     int threads;              /* compute threads per rank */
     double pact_alpha;        /* asim-train: PACT α above this start at it (0: keep) */
+    int train_macro_noise;    /* asim-train: Train-mode ASiM layers add their macro's error (grad.h) */
   } run;
   struct {
     char path[ASIM_CONFIG_STR];           /* HDF5 result file */

@@ -43,6 +43,12 @@ void asim_trim_noise_backward(float *dy, int64_t n, int64_t per_sample, float pc
                               int64_t sample0);
 /* The terms t_e = fl(ξ_e·σ) themselves, so a forward can keep them for its backward. */
 void asim_trim_noise_terms(float *t, int64_t n, int64_t per_sample, float pct, asim_noise_key key, int64_t sample0);
+/* Noise-aware training against the macro (run.train_macro_noise, asim-mpi addition): y += fl(ξ·σ)
+ * with ξ ~ N(0,1) drawn like trim noise on stream MACRO_TRAIN, σ the output-domain std of the
+ * macro error (asim_cim_macro_noise_var times the two quantiser scales). Additive and
+ * independent of the parameters, so the backward passes dy through unchanged. */
+void asim_macro_noise_forward(float *y, int64_t n, int64_t per_sample, float sigma, asim_noise_key key,
+                              int64_t sample0);
 
 /* ---- convolution and linear (OpenBLAS sgemm) --------------------------------------------- */
 

@@ -52,8 +52,8 @@ typedef struct {
  * s² = (σ_r/100)² + (σ_nl/100)²/(fl(v·nrow) + 1), the sum of the two Gaussian noises. Each count's
  * distribution (probabilities rounded to multiples of 2^-32) is a Walker alias table of 2^lw
  * buckets: one 32-bit uniform u picks bucket u >> (32 − lw) and compares the remaining bits with
- * the bucket's threshold — one Philox draw and two table reads per conversion, exact in
- * distribution. */
+ * the bucket's threshold — a quarter of a Philox block and one 64-bit table read per conversion,
+ * exact in distribution. */
 /* A noise-free transfer table in code form, for ADCs with at most 64 codes: table[M] ==
  * val[(M·mul + add) >> 16] for every count M of the table (found and verified when the plan is
  * built), so vector kernels can replace a gather by a multiply-add and a register permute. */
@@ -67,8 +67,10 @@ typedef struct {
 typedef struct {
   int lw;          /* log2 buckets per count (>= 1) */
   int64_t mmax;    /* largest count */
-  uint32_t *thr;   /* [(mmax + 1) << lw] thresholds */
-  float *val;      /* [2·((mmax + 1) << lw)]: ADC value of the bucket's own code, of its alias */
+  int ncodes;      /* A + 1 */
+  uint64_t *ent;   /* [(mmax + 1) << lw] buckets: threshold (bits 0-31), own code (32-47), alias
+                      code (48-63) — one 64-bit read per conversion */
+  float *code_val; /* [ncodes]: ADC value of code c, fl(fl(c/A)·R) */
 } asim_noise_table;
 
 /* One ADC conversion step of a macro load. */
@@ -168,9 +170,9 @@ asim_status asim_macro_run_reference(float *acc, int64_t ps, int64_t os, const a
 
 /* One noisy conversion of count M with uniform u (the table path of asim_noise_table). */
 static inline float asim_noise_sample(const asim_noise_table *t, int64_t M, uint32_t u) {
-  uint64_t idx = ((uint64_t)M << t->lw) | (u >> (32 - t->lw));
-  uint32_t r = u & ((1u << (32 - t->lw)) - 1u);
-  return t->val[2 * idx + (r >= t->thr[idx])];
+  const uint64_t e = t->ent[((uint64_t)M << t->lw) | (u >> (32 - t->lw))];
+  const uint32_t r = u & ((1u << (32 - t->lw)) - 1u);
+  return t->code_val[r < (uint32_t)e ? (e >> 32) & 0xffffu : e >> 48];
 }
 
 #endif

@@ -16,8 +16,19 @@ enum {
   ASIM_STREAM_VOTE = 2,  /* majority-voting repetitions: stream + (rep << 8) */
   ASIM_STREAM_WVAR = 3,  /* current-domain weight variation (sample word fixed: a chip, not a draw
                             per sample) */
-  ASIM_STREAM_WBP = 4    /* weight-bit-parallel conversion noise */
+  ASIM_STREAM_WBP = 4,   /* weight-bit-parallel conversion noise */
+  ASIM_STREAM_MACRO_TRAIN = 5, /* Train mode: the Gaussian stand-in of the macro error (grad.h) */
+  ASIM_STREAM_DIAG = 6   /* diagnostics: the clip draw beside each table-sampled conversion */
 };
+
+/* Stream-word bit of the uniform draws (asim_uniform_u32): their blocks never meet the Gaussian
+ * draws of asim_normal2 on the same (sample, element, cycle, stream). */
+#define ASIM_UNIFORM_BIT 0x80000000u
+
+/* Counter word 3 of a uniform draw: stream, the sample index's high word, the uniform bit. */
+static inline uint32_t asim_uniform_c3(uint32_t stream, uint64_t sample) {
+  return stream ^ ((uint32_t)(sample >> 32) << 16) ^ ASIM_UNIFORM_BIT;
+}
 
 typedef struct {
   uint32_t seed;     /* run seed */
@@ -31,14 +42,11 @@ void asim_normal2(asim_noise_key key, uint64_t sample, uint32_t elem, uint32_t c
 /* Four independent N(0,1) draws from one block (both Box-Muller outputs of each word pair). */
 void asim_normal4(asim_noise_key key, uint64_t sample, uint32_t elem, uint32_t cycle, uint32_t stream, float z[4]);
 
-/* Word 0 of the same Philox block as asim_normal2 (one uniform 32-bit integer): the draw of a
- * table-sampled noisy ADC conversion. */
+/* One uniform 32-bit integer: the draw of a table-sampled noisy ADC conversion. It is word
+ * (cycle & 3) of the Philox block with counter (elem, sample low word, cycle & ~3,
+ * asim_uniform_c3(stream, sample)): one block serves the four activation cycles j = 4g..4g+3 of a
+ * (load, weight bit), a quarter of the generator work of one block per conversion. */
 uint32_t asim_uniform_u32(asim_noise_key key, uint64_t sample, uint32_t elem, uint32_t cycle, uint32_t stream);
-
-/* The whole Philox block of that counter (word 0 is asim_uniform_u32's draw); the diagnostics
- * use word 1, which no ADC draw reads, so counting never changes a result. */
-void asim_draw_words(asim_noise_key key, uint64_t sample, uint32_t elem, uint32_t cycle, uint32_t stream,
-                     uint32_t w[4]);
 
 /* Four uniforms in [0, 1) for a counter (initialisation, training data order). */
 void asim_uniform4(asim_noise_key key, uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, float u[4]);

@@ -68,45 +68,44 @@ static int64_t nf_clip_min(const asim_macro *m, const asim_cycle *cy) {
 }
 
 
-/* Words 0 and 1 of the Philox4x32-10 blocks of 16 lanes with noise.c's counter layout (elem,
- * sample low word, cycle, stream word; key (seed, layer id)): the draws of the noisy kernels,
+/* asim_uniform_u32 for 16 lanes with noise.c's counter layout (elem, sample low word, cid & ~3,
+ * stream word c3; key (seed, layer id)), word cid & 3: the draws of the noisy kernels,
  * recomputed. Plain C, and an AVX-512 version for CPUs that have it (same bits). */
-static void philox16_c(uint32_t *w0, uint32_t *w1, const uint32_t *elem, const uint32_t *c1, uint32_t cid,
-                       const uint32_t *c3, asim_noise_key key) {
+static void philox16_c(uint32_t *w, const uint32_t *elem, const uint32_t *c1, uint32_t cid, const uint32_t *c3,
+                       asim_noise_key key) {
   for (int l = 0; l < ASIM_RB; l++) {
-    uint32_t x0 = elem[l], x1 = c1[l], x2 = cid, x3 = c3[l];
+    uint32_t x[4] = {elem[l], c1[l], cid & ~3u, c3[l]};
     for (int r = 0; r < 10; r++) {
       const uint32_t k0 = key.seed + (uint32_t)r * ASIM_PHILOX_W0, k1 = key.layer_id + (uint32_t)r * ASIM_PHILOX_W1;
-      const uint64_t p0 = (uint64_t)ASIM_PHILOX_M0 * x0, p1 = (uint64_t)ASIM_PHILOX_M1 * x2;
-      x0 = (uint32_t)(p1 >> 32) ^ x1 ^ k0, x2 = (uint32_t)(p0 >> 32) ^ x3 ^ k1;
-      x1 = (uint32_t)p1, x3 = (uint32_t)p0;
+      const uint64_t p0 = (uint64_t)ASIM_PHILOX_M0 * x[0], p1 = (uint64_t)ASIM_PHILOX_M1 * x[2];
+      x[0] = (uint32_t)(p1 >> 32) ^ x[1] ^ k0, x[2] = (uint32_t)(p0 >> 32) ^ x[3] ^ k1;
+      x[1] = (uint32_t)p1, x[3] = (uint32_t)p0;
     }
-    w0[l] = x0, w1[l] = x1;
+    w[l] = x[cid & 3u];
   }
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
-__attribute__((target("avx512f"))) static void philox16_avx512(uint32_t *w0, uint32_t *w1, const uint32_t *elem,
-                                                               const uint32_t *c1, uint32_t cid, const uint32_t *c3,
-                                                               asim_noise_key key) {
+__attribute__((target("avx512f"))) static void philox16_avx512(uint32_t *w, const uint32_t *elem, const uint32_t *c1,
+                                                               uint32_t cid, const uint32_t *c3, asim_noise_key key) {
   const __m512i M0 = _mm512_set1_epi64(ASIM_PHILOX_M0), M1 = _mm512_set1_epi64(ASIM_PHILOX_M1);
   const __m512i lo32 = _mm512_set1_epi64(0xffffffffLL);
   for (int h = 0; h < 2; h++) { /* 8 lanes per half, one 32-bit word in each 64-bit element */
-    __m512i x0 = _mm512_cvtepu32_epi64(_mm256_loadu_si256((const __m256i *)(elem + 8 * h)));
-    __m512i x1 = _mm512_cvtepu32_epi64(_mm256_loadu_si256((const __m256i *)(c1 + 8 * h)));
-    __m512i x2 = _mm512_set1_epi64(cid);
-    __m512i x3 = _mm512_cvtepu32_epi64(_mm256_loadu_si256((const __m256i *)(c3 + 8 * h)));
+    __m512i x[4];
+    x[0] = _mm512_cvtepu32_epi64(_mm256_loadu_si256((const __m256i *)(elem + 8 * h)));
+    x[1] = _mm512_cvtepu32_epi64(_mm256_loadu_si256((const __m256i *)(c1 + 8 * h)));
+    x[2] = _mm512_set1_epi64(cid & ~3u);
+    x[3] = _mm512_cvtepu32_epi64(_mm256_loadu_si256((const __m256i *)(c3 + 8 * h)));
     for (int r = 0; r < 10; r++) {
       const __m512i k0 = _mm512_set1_epi64((uint32_t)(key.seed + (uint32_t)r * ASIM_PHILOX_W0));
       const __m512i k1 = _mm512_set1_epi64((uint32_t)(key.layer_id + (uint32_t)r * ASIM_PHILOX_W1));
-      const __m512i p0 = _mm512_mul_epu32(x0, M0), p1 = _mm512_mul_epu32(x2, M1);
-      x0 = _mm512_xor_si512(_mm512_xor_si512(_mm512_srli_epi64(p1, 32), x1), k0);
-      x2 = _mm512_xor_si512(_mm512_xor_si512(_mm512_srli_epi64(p0, 32), x3), k1);
-      x1 = _mm512_and_si512(p1, lo32), x3 = _mm512_and_si512(p0, lo32);
+      const __m512i p0 = _mm512_mul_epu32(x[0], M0), p1 = _mm512_mul_epu32(x[2], M1);
+      x[0] = _mm512_xor_si512(_mm512_xor_si512(_mm512_srli_epi64(p1, 32), x[1]), k0);
+      x[2] = _mm512_xor_si512(_mm512_xor_si512(_mm512_srli_epi64(p0, 32), x[3]), k1);
+      x[1] = _mm512_and_si512(p1, lo32), x[3] = _mm512_and_si512(p0, lo32);
     }
-    _mm256_storeu_si256((__m256i *)(w0 + 8 * h), _mm512_cvtepi64_epi32(x0));
-    _mm256_storeu_si256((__m256i *)(w1 + 8 * h), _mm512_cvtepi64_epi32(x1));
+    _mm256_storeu_si256((__m256i *)(w + 8 * h), _mm512_cvtepi64_epi32(x[cid & 3u]));
   }
 }
 static int have_avx512(void) { return __builtin_cpu_supports("avx512f"); }
@@ -115,8 +114,7 @@ static int have_avx512(void) { return __builtin_cpu_supports("avx512f"); }
 static int have_avx512(void) { return 0; }
 #endif
 
-typedef void (*philox16_fn)(uint32_t *, uint32_t *, const uint32_t *, const uint32_t *, uint32_t, const uint32_t *,
-                            asim_noise_key);
+typedef void (*philox16_fn)(uint32_t *, const uint32_t *, const uint32_t *, uint32_t, const uint32_t *, asim_noise_key);
 
 typedef struct {
   const asim_out *out;
@@ -148,6 +146,8 @@ count_block(const count_args *a, int64_t pb, int64_t *hi_out, int64_t *lo_out) {
   if (!nv) return;
   asim_lanes L;
   asim_lanes_init(&L, na, pb, X->rows);
+  uint32_t c3d[ASIM_RB]; /* the clip draws' stream word */
+  for (int l = 0; l < ASIM_RB; l++) c3d[l] = L.c3[l] ^ (uint32_t)ASIM_STREAM_ADC ^ (uint32_t)ASIM_STREAM_DIAG;
   const uint32_t *xp = X->planes + pb * nl * xb * wpl * ASIM_RB;
   uint32_t cnt[ASIM_MAX_BITS][ASIM_RB], e[ASIM_RB], u0[ASIM_RB], u1[ASIM_RB], M[ASIM_RB];
   for (int64_t o = 0; o < O; o++) {
@@ -181,7 +181,8 @@ count_block(const count_args *a, int64_t pb, int64_t *hi_out, int64_t *lo_out) {
             int need = 0; /* counts where no clip is possible need no draw */
             for (int l = 0; l < nv; l++) need |= ct->hi[M[l]] || ct->lo[M[l]];
             if (!need) continue;
-            a->philox16(u0, u1, e, L.c1, cid, L.c3, na->key);
+            a->philox16(u0, e, L.c1, cid, L.c3, na->key); /* the conversion's draw */
+            a->philox16(u1, e, L.c1, cid, c3d, na->key);  /* the clip draw: stream DIAG */
             for (int l = 0; l < nv; l++) {
               const float V = asim_noise_sample(cy->ntab, M[l], u0[l]); /* branch-free: codes are random */
               hi += (V == cy->R) & ((uint64_t)u1[l] < ct->hi[M[l]]);

@@ -162,3 +162,23 @@ asim_macro_desc asim_cim_macro_desc(const asim_cim_params *p, int wbit, int xbit
   d.wbp_wrap = p->weight_bp && p->wbp_act_enc_wrap;
   return d;
 }
+
+asim_status asim_cim_macro_noise_var(double *var, const asim_cim_params *p, int x_signed, int64_t K) {
+  *var = 0.0;
+  const int64_t loads = (K + p->nrow - 1) / p->nrow;
+  asim_macro_desc d = asim_cim_macro_desc(p, p->wbit, p->xbit, x_signed, p->act_enc, K, p->nrow, loads);
+  d.noise_formula = 1; /* the plan only: no noise tables */
+  asim_macro m;
+  ASIM_CHECK(asim_macro_init(&m, &d));
+  const double s2 = ((double)p->rand_noise_sigma * p->rand_noise_sigma +
+                     (double)p->non_linear_sigma * p->non_linear_sigma) / 1e4;
+  double per_load = 0.0;
+  for (int c = 0; c < m.n_cycles; c++) {
+    const asim_cycle *cy = &m.cycles[c];
+    const double R = cy->R, step = R / (double)m.A, sh = cy->shift;
+    per_load += sh * sh * (step * step / 12.0 + (cy->noisy ? s2 * R * R : 0.0));
+  }
+  asim_macro_free(&m);
+  *var = per_load * (double)loads;
+  return ASIM_OK;
+}

@@ -41,11 +41,11 @@ static void count_bit(int xb, const uint32_t *wi, const uint32_t *xn, int64_t wp
   }
 }
 
-/* word 0 of Philox4x32-10 for 4 blocks (qword lanes) */
-static inline __m256i philox4(__m256i a0, __m256i a1, __m256i a2, __m256i a3, uint32_t k0, uint32_t k1) {
+/* Word w of Philox4x32-10 for 4 blocks (qword lanes). */
+static inline __m256i philox4(__m256i a0, __m256i a1, __m256i a2, __m256i a3, uint32_t k0, uint32_t k1, int w) {
   const __m256i M0 = _mm256_set1_epi64x(ASIM_PHILOX_M0), M1 = _mm256_set1_epi64x(ASIM_PHILOX_M1);
   const __m256i lo = _mm256_set1_epi64x(0xffffffffLL);
-  for (int r = 0; r < 9; r++) {
+  for (int r = 0; r < 10; r++) {
     const __m256i K0 = _mm256_set1_epi64x((uint32_t)(k0 + (uint32_t)r * ASIM_PHILOX_W0));
     const __m256i K1 = _mm256_set1_epi64x((uint32_t)(k1 + (uint32_t)r * ASIM_PHILOX_W1));
     __m256i p0 = _mm256_mul_epu32(a0, M0), p1 = _mm256_mul_epu32(a2, M1);
@@ -53,10 +53,25 @@ static inline __m256i philox4(__m256i a0, __m256i a1, __m256i a2, __m256i a3, ui
     a2 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p0, 32), a3), K1);
     a1 = p1, a3 = p0;
   }
-  /* round 10: output word 0 only */
-  const __m256i K0 = _mm256_set1_epi64x((uint32_t)(k0 + 9u * ASIM_PHILOX_W0));
-  a0 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(_mm256_mul_epu32(a2, M1), 32), a1), K0);
-  return _mm256_and_si256(a0, lo);
+  const __m256i r = w == 0 ? a0 : w == 1 ? a1 : w == 2 ? a2 : a3;
+  return _mm256_and_si256(r, lo);
+}
+
+/* asim_noise_sample for 8 lanes: one 64-bit bucket read per lane, then the code's value. */
+static inline __m256 ntab_sample8(const asim_noise_table *t, __m256i M, __m256i u) {
+  const __m256i idx = _mm256_or_si256(_mm256_slli_epi32(M, t->lw), _mm256_srli_epi32(u, 32 - t->lw));
+  const __m256i r = _mm256_and_si256(u, _mm256_set1_epi32((int)((1u << (32 - t->lw)) - 1u)));
+  const long long *ent = (const long long *)t->ent;
+  const __m256i g0 = _mm256_i32gather_epi64(ent, _mm256_castsi256_si128(idx), 8);
+  const __m256i g1 = _mm256_i32gather_epi64(ent, _mm256_extracti128_si256(idx, 1), 8);
+  const __m256i ev = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+  const __m256i p0 = _mm256_permutevar8x32_epi32(g0, ev), p1 = _mm256_permutevar8x32_epi32(g1, ev);
+  const __m256i thr = _mm256_permute2x128_si256(p0, p1, 0x20), codes = _mm256_permute2x128_si256(p0, p1, 0x31);
+  /* r >= thr (unsigned): max(r, thr) == r */
+  const __m256i alias = _mm256_cmpeq_epi32(_mm256_max_epu32(r, thr), r);
+  const __m256i q = _mm256_blendv_epi8(_mm256_and_si256(codes, _mm256_set1_epi32(0xffff)), _mm256_srli_epi32(codes, 16),
+                                       alias);
+  return _mm256_i32gather_ps(t->code_val, q, 4);
 }
 
 void asim_cycles_avx2(const asim_kargs *a, int64_t pb, int64_t o0, int64_t o1) {
@@ -94,11 +109,11 @@ void asim_cycles_avx2(const asim_kargs *a, int64_t pb, int64_t o0, int64_t o1) {
           const asim_cycle *cy = &m->cycles[c];
           const uint32_t cid = asim_cycle_id((int)n, cy->i, cy->j);
           __m256i u[2];
-          if (cy->noisy && cy->ntab) {
+          if (cy->noisy && cy->ntab) { /* word cid & 3 of block cid & ~3 (asim_uniform_u32) */
             for (int q = 0; q < 4; q++) {
               __m256i e = _mm256_cvtepu32_epi64(_mm_add_epi32(_mm_loadu_si128((const __m128i *)(L.elem + 4 * q)),
                                                               _mm_set1_epi32((int)eo)));
-              __m256i r = philox4(e, c1[q], _mm256_set1_epi64x(cid), c3[q], k0, k1);
+              __m256i r = philox4(e, c1[q], _mm256_set1_epi64x(cid & ~3u), c3[q], k0, k1, (int)(cid & 3u));
               /* qword lanes -> dwords: pick the low dword of each qword */
               __m256i packed = _mm256_permutevar8x32_epi32(r, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
               if (q & 1) u[q / 2] = _mm256_inserti128_si256(u[q / 2], _mm256_castsi256_si128(packed), 1);
@@ -111,14 +126,7 @@ void asim_cycles_avx2(const asim_kargs *a, int64_t pb, int64_t o0, int64_t o1) {
               M = _mm256_add_epi32(M, _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(cnt + cy->bit[k] * ASIM_RB + 8 * h)), k));
             __m256 V;
             if (cy->noisy && cy->ntab) {
-              const asim_noise_table *t = cy->ntab;
-              __m256i idx = _mm256_or_si256(_mm256_slli_epi32(M, t->lw), _mm256_srli_epi32(u[h], 32 - t->lw));
-              __m256i r = _mm256_and_si256(u[h], _mm256_set1_epi32((int)((1u << (32 - t->lw)) - 1u)));
-              __m256i thr = _mm256_i32gather_epi32((const int *)t->thr, idx, 4);
-              /* r >= thr (unsigned): max(r, thr) == r */
-              __m256i alias = _mm256_cmpeq_epi32(_mm256_max_epu32(r, thr), r);
-              __m256i idx2 = _mm256_sub_epi32(_mm256_slli_epi32(idx, 1), alias); /* alias lanes are -1 */
-              V = _mm256_i32gather_ps(t->val, idx2, 4);
+              V = ntab_sample8(cy->ntab, M, u[h]);
             } else if (!cy->noisy && cy->table) {
               V = _mm256_i32gather_ps(cy->table, M, 4);
             } else {

@@ -1,6 +1,6 @@
 /* AVX-512 kernels (F, BW, VL, DQ, VPOPCNTDQ, VNNI): plane packing with vptestmw, the cycle
  * kernel (16 activation rows in the 16 dword lanes: broadcast weight word, AND, VPOPCNTD,
- * accumulate; table ADC by gather; vector Philox + alias-table noise) and the int16 VNNI GEMM of
+ * accumulate; table ADC by gather; vector Philox + alias-table noise by one 64-bit gather) and the int16 VNNI GEMM of
  * the lossless path. Lane l performs exactly the float32 operations of the portable kernel. */
 #include <immintrin.h>
 #include <string.h>
@@ -22,71 +22,129 @@ void asim_pack_avx512(asim_opnd *o, int64_t rb0, int64_t rb1) {
       }
 }
 
-/* ---- vector Philox4x32-10: word 0 of 16 blocks ---------------------------------------------- */
+/* ---- vector Philox4x32-10: the uniform draws of 16 lanes ----------------------------------- */
 
 typedef struct {
   __m512i c1[2], c3[2]; /* per-lane counter words 1 and 3 as two sets of 8 qword lanes */
   __m512i elem;         /* per-lane element index (o term excluded) */
 } noise_lanes;
 
-/* Rounds 1-9 in full, round 10 only for output word 0 (the one the sampler uses); rk0/rk1 are
- * the round keys k + r·W broadcast to qword lanes. */
-static inline __m512i philox16(__m512i c0, const noise_lanes *nl, uint32_t c2, const __m512i *rk0,
-                               const __m512i *rk1) {
-  const __m512i M0 = _mm512_set1_epi64(ASIM_PHILOX_M0), M1 = _mm512_set1_epi64(ASIM_PHILOX_M1);
-  /* 8 blocks per register in qword lanes; only the low dwords matter (vpmuludq reads those) */
-  __m512i a0 = _mm512_cvtepu32_epi64(_mm512_castsi512_si256(c0));
-  __m512i b0 = _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(c0, 1));
-  __m512i a1 = nl->c1[0], b1 = nl->c1[1], a3 = nl->c3[0], b3 = nl->c3[1];
-  __m512i a2 = _mm512_set1_epi64(c2), b2 = a2;
-  /* the high halves move down by a shift (port 0, like the multiplies) or a dword shuffle
-   * (port 5), one of each per product pair to keep the two vector ports equally busy */
-#define HI_SHIFT(v) _mm512_srli_epi64((v), 32)
-#define HI_SHUF(v) _mm512_shuffle_epi32((v), (_MM_PERM_ENUM)0xF5)
-  for (int r = 0; r < 9; r++) {
-    __m512i pa0 = _mm512_mul_epu32(a0, M0), pa1 = _mm512_mul_epu32(a2, M1);
-    __m512i pb0 = _mm512_mul_epu32(b0, M0), pb1 = _mm512_mul_epu32(b2, M1);
-    a0 = _mm512_ternarylogic_epi64(HI_SHUF(pa1), a1, rk0[r], 0x96);
-    a2 = _mm512_ternarylogic_epi64(HI_SHIFT(pa0), a3, rk1[r], 0x96);
-    a1 = pa1, a3 = pa0;
-    b0 = _mm512_ternarylogic_epi64(HI_SHUF(pb1), b1, rk0[r], 0x96);
-    b2 = _mm512_ternarylogic_epi64(HI_SHIFT(pb0), b3, rk1[r], 0x96);
-    b1 = pb1, b3 = pb0;
-  }
-#undef HI_SHIFT
-#undef HI_SHUF
-  a0 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(_mm512_mul_epu32(a2, M1), 32), a1, rk0[9], 0x96);
-  b0 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(_mm512_mul_epu32(b2, M1), 32), b1, rk0[9], 0x96);
-  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(a0)), _mm512_cvtepi64_epi32(b0), 1);
+static inline void noise_lanes_init(noise_lanes *NL, const asim_lanes *L) {
+  const __m512i c1 = _mm512_loadu_si512(L->c1), c3 = _mm512_loadu_si512(L->c3);
+  NL->c1[0] = _mm512_cvtepu32_epi64(_mm512_castsi512_si256(c1));
+  NL->c1[1] = _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(c1, 1));
+  NL->c3[0] = _mm512_cvtepu32_epi64(_mm512_castsi512_si256(c3));
+  NL->c3[1] = _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(c3, 1));
+  NL->elem = _mm512_loadu_si512(L->elem);
 }
 
-/* Word 0 for 16 lanes of up to 4 cycles at once (8 independent chains: the rounds' latency is
- * hidden); the same operations as philox16. */
-static inline void philox16x4(__m512i c0, const noise_lanes *nl, const uint32_t *cid, int n, const __m512i *rk0,
-                              const __m512i *rk1, __m512i *out) {
+/* Round keys k + r·W broadcast to qword lanes. */
+static inline void round_keys(asim_noise_key key, __m512i rk0[10], __m512i rk1[10]) {
+  for (int r = 0; r < 10; r++) {
+    rk0[r] = _mm512_set1_epi64((uint32_t)(key.seed + (uint32_t)r * ASIM_PHILOX_W0));
+    rk1[r] = _mm512_set1_epi64((uint32_t)(key.layer_id + (uint32_t)r * ASIM_PHILOX_W1));
+  }
+}
+
+/* The blocks of NG (1 or 2) draw groups of 16 lanes at once (2·NG independent chains hide the
+ * rounds' latency): counter (elem, sample low word, cidg[g], uniform stream word), as
+ * asim_uniform_u32; out[4g + w] = word w of group g, i.e. the draw of activation cycle 4g + w
+ * when cidg[g] = asim_cycle_id(n, i, 4g). */
+static inline __attribute__((always_inline)) void philox16_blocks(const int NG, __m512i c0, const noise_lanes *nl,
+                                                                  const uint32_t *cidg, const __m512i *rk0,
+                                                                  const __m512i *rk1, __m512i *out) {
   const __m512i M0 = _mm512_set1_epi64(ASIM_PHILOX_M0), M1 = _mm512_set1_epi64(ASIM_PHILOX_M1);
   const __m512i lo0 = _mm512_cvtepu32_epi64(_mm512_castsi512_si256(c0));
   const __m512i hi0 = _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(c0, 1));
-  __m512i x0[8], x1[8], x2[8], x3[8];
-  for (int q = 0; q < 8; q++) {
-    const int h = q & 1, c = q >> 1 < n ? q >> 1 : n - 1;
+  __m512i x0[4], x1[4], x2[4], x3[4];
+  for (int q = 0; q < 2 * NG; q++) {
+    const int h = q & 1;
     x0[q] = h ? hi0 : lo0;
     x1[q] = nl->c1[h];
-    x2[q] = _mm512_set1_epi64(cid[c]);
+    x2[q] = _mm512_set1_epi64(cidg[q >> 1]);
     x3[q] = nl->c3[h];
   }
-  for (int r = 0; r < 9; r++)
-    for (int q = 0; q < 8; q++) {
+  /* only the low dword of each qword lane matters (vpmuludq reads those); the high halves move
+   * down by a dword shuffle (port 5) or a shift (port 0, like the multiplies), one of each */
+  for (int r = 0; r < 10; r++)
+    for (int q = 0; q < 2 * NG; q++) {
       __m512i p0 = _mm512_mul_epu32(x0[q], M0), p1 = _mm512_mul_epu32(x2[q], M1);
       x0[q] = _mm512_ternarylogic_epi64(_mm512_shuffle_epi32(p1, (_MM_PERM_ENUM)0xF5), x1[q], rk0[r], 0x96);
       x2[q] = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p0, 32), x3[q], rk1[r], 0x96);
       x1[q] = p1, x3[q] = p0;
     }
-  for (int c = 0; c < n; c++) {
-    __m512i a = _mm512_ternarylogic_epi64(_mm512_srli_epi64(_mm512_mul_epu32(x2[2 * c], M1), 32), x1[2 * c], rk0[9], 0x96);
-    __m512i b = _mm512_ternarylogic_epi64(_mm512_srli_epi64(_mm512_mul_epu32(x2[2 * c + 1], M1), 32), x1[2 * c + 1],
-                                          rk0[9], 0x96);
-    out[c] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(a)), _mm512_cvtepi64_epi32(b), 1);
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  for (int g = 0; g < NG; g++) { /* low dwords of the lo and hi chains -> 16 dword lanes */
+    out[4 * g + 0] = _mm512_permutex2var_epi32(x0[2 * g], even, x0[2 * g + 1]);
+    out[4 * g + 1] = _mm512_permutex2var_epi32(x1[2 * g], even, x1[2 * g + 1]);
+    out[4 * g + 2] = _mm512_permutex2var_epi32(x2[2 * g], even, x2[2 * g + 1]);
+    out[4 * g + 3] = _mm512_permutex2var_epi32(x3[2 * g], even, x3[2 * g + 1]);
+  }
+}
+
+/* The draws of the groups whose flag is set in need[] (groups g < ng), two at a time. */
+static inline void philox16_groups(__m512i c0, const noise_lanes *nl, const uint32_t *cidg, const int *need, int ng,
+                                   const __m512i *rk0, const __m512i *rk1, __m512i *out) {
+  int list[ASIM_MAX_BITS / 4 + 1], k = 0;
+  for (int g = 0; g < ng; g++)
+    if (need[g]) list[k++] = g;
+  int q = 0;
+  for (; q + 1 < k; q += 2) {
+    __m512i o[8];
+    const uint32_t c2[2] = {cidg[list[q]], cidg[list[q + 1]]};
+    philox16_blocks(2, c0, nl, c2, rk0, rk1, o);
+    for (int w = 0; w < 4; w++) out[4 * list[q] + w] = o[w], out[4 * list[q + 1] + w] = o[4 + w];
+  }
+  if (q < k) philox16_blocks(1, c0, nl, cidg + list[q], rk0, rk1, out + 4 * list[q]);
+}
+
+/* ---- noisy ADC by alias table: one 64-bit gather per 16 lanes' worth of conversions ---------- */
+
+typedef struct {
+  const asim_noise_table *t;
+  int form;             /* code -> value: 0 gather from code_val; permutes with 1: <= 16, 2: <= 32, 3: <= 64 codes */
+  __m128i lw, rw;       /* shift counts lw and 32 - lw */
+  __m512i rmask;
+  __m512 v0, v1, v2, v3; /* code values (form > 0) */
+} ntab_lut;
+
+static inline void ntab_lut_init(ntab_lut *T, const asim_noise_table *t) {
+  T->t = t;
+  T->form = t->ncodes <= 16 ? 1 : t->ncodes <= 32 ? 2 : t->ncodes <= 64 ? 3 : 0;
+  T->lw = _mm_cvtsi32_si128(t->lw);
+  T->rw = _mm_cvtsi32_si128(32 - t->lw);
+  T->rmask = _mm512_set1_epi32((int)((1u << (32 - t->lw)) - 1u));
+  const int n = t->ncodes;
+  T->v0 = _mm512_maskz_loadu_ps((__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1u), t->code_val);
+  T->v1 = n > 16 ? _mm512_maskz_loadu_ps((__mmask16)(n >= 32 ? 0xffff : (1u << (n - 16)) - 1u), t->code_val + 16) : T->v0;
+  T->v2 = n > 32 ? _mm512_maskz_loadu_ps((__mmask16)(n >= 48 ? 0xffff : (1u << (n - 32)) - 1u), t->code_val + 32) : T->v0;
+  T->v3 = n > 48 ? _mm512_maskz_loadu_ps((__mmask16)(n >= 64 ? 0xffff : (1u << (n - 48)) - 1u), t->code_val + 48) : T->v0;
+}
+
+/* asim_noise_sample for 16 lanes (counts M, draws u). */
+static inline __attribute__((always_inline)) __m512 ntab_sample(const int form, const ntab_lut *T, __m512i M,
+                                                                __m512i u) {
+  const __m512i idx = _mm512_or_si512(_mm512_sll_epi32(M, T->lw), _mm512_srl_epi32(u, T->rw));
+  const __m512i g0 = _mm512_i32gather_epi64(_mm512_castsi512_si256(idx), T->t->ent, 8);
+  const __m512i g1 = _mm512_i32gather_epi64(_mm512_extracti64x4_epi64(idx, 1), T->t->ent, 8);
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  const __m512i thr = _mm512_permutex2var_epi32(g0, even, g1), codes = _mm512_permutex2var_epi32(g0, odd, g1);
+  const __mmask16 alias = _mm512_cmpge_epu32_mask(_mm512_and_si512(u, T->rmask), thr);
+  const __m512i q = _mm512_mask_srli_epi32(_mm512_and_si512(codes, _mm512_set1_epi32(0xffff)), alias, codes, 16);
+  if (form == 0) return _mm512_i32gather_ps(q, T->t->code_val, 4);
+  if (form == 1) return _mm512_permutexvar_ps(q, T->v0);
+  if (form == 2) return _mm512_permutex2var_ps(T->v0, q, T->v1);
+  const __m512 lo = _mm512_permutex2var_ps(T->v0, q, T->v1), hi = _mm512_permutex2var_ps(T->v2, q, T->v3);
+  return _mm512_mask_blend_ps(_mm512_test_epi32_mask(q, _mm512_set1_epi32(32)), lo, hi);
+}
+
+static inline __m512 ntab_sample_any(const ntab_lut *T, __m512i M, __m512i u) {
+  switch (T->form) {
+    case 1: return ntab_sample(1, T, M, u);
+    case 2: return ntab_sample(2, T, M, u);
+    case 3: return ntab_sample(3, T, M, u);
+    default: return ntab_sample(0, T, M, u);
   }
 }
 
@@ -94,10 +152,10 @@ static inline void philox16x4(__m512i c0, const noise_lanes *nl, const uint32_t 
 
 /* Counts of weight bit i against all XB activation planes for the 16 rows: cnt[t][16]. */
 static inline __attribute__((always_inline)) void count_bit(const int XB, const uint32_t *wi, const uint32_t *xn,
-                                                            int64_t wpl, int32_t *cnt) {
+                                                            int64_t wpl, int64_t wn, int32_t *cnt) {
   __m512i c[ASIM_MAX_BITS];
   for (int t = 0; t < XB; t++) c[t] = _mm512_setzero_si512();
-  for (int64_t w = 0; w < wpl; w++) {
+  for (int64_t w = 0; w < wn; w++) {
     const __m512i bw = _mm512_set1_epi32((int)wi[w * ASIM_RB]);
     for (int t = 0; t < XB; t++) {
       __m512i x = _mm512_loadu_si512(xn + (t * wpl + w) * ASIM_RB);
@@ -107,9 +165,9 @@ static inline __attribute__((always_inline)) void count_bit(const int XB, const 
   for (int t = 0; t < XB; t++) _mm512_store_si512(cnt + t * ASIM_RB, c[t]);
 }
 
-static void count_any(int xb, const uint32_t *wi, const uint32_t *xn, int64_t wpl, int32_t *cnt) {
+static void count_any(int xb, const uint32_t *wi, const uint32_t *xn, int64_t wpl, int64_t wn, int32_t *cnt) {
   switch (xb) {
-#define CASE(n) case n: count_bit(n, wi, xn, wpl, cnt); break;
+#define CASE(n) case n: count_bit(n, wi, xn, wpl, wn, cnt); break;
     CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7) CASE(8)
     CASE(9) CASE(10) CASE(11) CASE(12) CASE(13) CASE(14) CASE(15) CASE(16)
 #undef CASE
@@ -136,11 +194,11 @@ static inline __attribute__((always_inline)) __m512 adc_lookup(const int form, c
 }
 
 static inline __attribute__((always_inline)) void bs_bit(const int XB, const int form, const uint32_t *wi,
-                                                         const uint32_t *xn, int64_t wpl, const adc_lut *L,
+                                                         const uint32_t *xn, int64_t wpl, int64_t wn, const adc_lut *L,
                                                          const float *sh, int neg_top, int neg_rest, __m512 *acc) {
   __m512i c[ASIM_MAX_BITS];
   for (int t = 0; t < XB; t++) c[t] = _mm512_setzero_si512();
-  for (int64_t w = 0; w < wpl; w++) {
+  for (int64_t w = 0; w < wn; w++) {
     const __m512i bw = _mm512_set1_epi32((int)wi[w * ASIM_RB]);
     for (int t = 0; t < XB; t++)
       c[t] = _mm512_add_epi32(c[t], _mm512_popcnt_epi32(_mm512_and_si512(bw, _mm512_loadu_si512(xn + (t * wpl + w) * ASIM_RB))));
@@ -184,7 +242,7 @@ static inline __attribute__((always_inline)) void bs_rows(const int XB, const in
     __m512 acc = _mm512_setzero_ps();
     for (int64_t n = 0; n < nl; n++)
       for (int i = wb - 1; i >= 0; i--)
-        bs_bit(XB, form, wp + (n * wb + i) * wpl * ASIM_RB, xp + n * XB * wpl * ASIM_RB, wpl, &L, sh[i], neg_top[i],
+        bs_bit(XB, form, wp + (n * wb + i) * wpl * ASIM_RB, xp + n * XB * wpl * ASIM_RB, wpl, asim_load_words(m, n, wpl), &L, sh[i], neg_top[i],
                neg_rest[i], &acc);
     float *dst = a->out.acc + base + o * a->out.os;
     if (a->out.ps == 1) {
@@ -197,39 +255,37 @@ static inline __attribute__((always_inline)) void bs_rows(const int XB, const in
 }
 
 /* Bit-serial plans where every cycle is noisy and table-sampled (one alias table): the same
- * register-resident counts; the draws of a weight bit's XB cycles 4 at a time. */
-static inline __attribute__((always_inline)) void bsn_bit(const int XB, const uint32_t *wi, const uint32_t *xn,
-                                                          int64_t wpl, const asim_noise_table *t, const float *sh,
-                                                          int neg_top, int neg_rest, const uint32_t *cid,
-                                                          __m512i e, const noise_lanes *NL, const __m512i *rk0,
-                                                          const __m512i *rk1, __m512 *acc) {
-  __m512i c[ASIM_MAX_BITS], u[ASIM_MAX_BITS];
+ * register-resident counts; the draws of a weight bit's XB cycles from ceil(XB/4) blocks. */
+static inline __attribute__((always_inline)) void bsn_bit(const int XB, const int form, const uint32_t *wi,
+                                                          const uint32_t *xn, int64_t wpl, int64_t wn, const ntab_lut *T,
+                                                          const float *sh, int neg_top, int neg_rest,
+                                                          const uint32_t *cidg, __m512i e, const noise_lanes *NL,
+                                                          const __m512i *rk0, const __m512i *rk1, __m512 *acc) {
+  const int NG = (XB + 3) / 4;
+  __m512i c[ASIM_MAX_BITS], u[ASIM_MAX_BITS + 3];
   for (int k = 0; k < XB; k++) c[k] = _mm512_setzero_si512();
-  for (int64_t w = 0; w < wpl; w++) {
+  for (int64_t w = 0; w < wn; w++) {
     const __m512i bw = _mm512_set1_epi32((int)wi[w * ASIM_RB]);
     for (int k = 0; k < XB; k++)
       c[k] = _mm512_add_epi32(c[k], _mm512_popcnt_epi32(_mm512_and_si512(bw, _mm512_loadu_si512(xn + (k * wpl + w) * ASIM_RB))));
   }
-  for (int q = 0; q < XB; q += 4) philox16x4(e, NL, cid + q, XB - q < 4 ? XB - q : 4, rk0, rk1, u + q);
-  const __m512i rmask = _mm512_set1_epi32((int)((1u << (32 - t->lw)) - 1u)), one = _mm512_set1_epi32(1);
-  for (int j = XB - 1; j >= 0; j--) { /* cid[] holds the cycles in plan order: j descending */
-    const __m512i uj = u[XB - 1 - j];
-    const __m512i idx = _mm512_or_si512(_mm512_slli_epi32(c[j], (unsigned)t->lw), _mm512_srli_epi32(uj, (unsigned)(32 - t->lw)));
-    const __mmask16 alias = _mm512_cmpge_epu32_mask(_mm512_and_si512(uj, rmask), _mm512_i32gather_epi32(idx, t->thr, 4));
-    __m512i idx2 = _mm512_slli_epi32(idx, 1);
-    idx2 = _mm512_mask_add_epi32(idx2, alias, idx2, one);
-    const __m512 term = _mm512_mul_ps(_mm512_i32gather_ps(idx2, t->val, 4), _mm512_set1_ps(sh[j]));
+  int g = 0;
+  for (; g + 1 < NG; g += 2) philox16_blocks(2, e, NL, cidg + g, rk0, rk1, u + 4 * g);
+  if (g < NG) philox16_blocks(1, e, NL, cidg + g, rk0, rk1, u + 4 * g);
+  for (int j = XB - 1; j >= 0; j--) { /* u[j]: the draw of activation cycle j */
+    const __m512 term = _mm512_mul_ps(ntab_sample(form, T, c[j], u[j]), _mm512_set1_ps(sh[j]));
     *acc = (j == XB - 1 ? neg_top : neg_rest) ? _mm512_sub_ps(*acc, term) : _mm512_add_ps(*acc, term);
   }
 }
 
-static inline __attribute__((always_inline)) void bsn_rows(const int XB, const asim_kargs *a, int64_t pb, int64_t o0,
-                                                           int64_t o1, int64_t base, int nv) {
+static inline __attribute__((always_inline)) void bsn_rows(const int XB, const int form, const asim_kargs *a,
+                                                           int64_t pb, int64_t o0, int64_t o1, int64_t base, int nv) {
   const asim_macro *m = a->m;
   const asim_opnd *W = a->W, *X = a->X;
   const int wb = m->d.wbit;
   const int64_t nl = X->nl, wpl = X->wpl;
-  const asim_noise_table *t = m->cycles[0].ntab;
+  ntab_lut T;
+  ntab_lut_init(&T, m->cycles[0].ntab);
   float sh[ASIM_MAX_BITS][ASIM_MAX_BITS];
   int neg_top[ASIM_MAX_BITS], neg_rest[ASIM_MAX_BITS];
   for (int c = 0; c < m->n_cycles; c++) {
@@ -243,30 +299,22 @@ static inline __attribute__((always_inline)) void bsn_rows(const int XB, const a
   asim_lanes Ln;
   noise_lanes NL;
   asim_lanes_init(&Ln, a->na, pb, X->rows);
-  const __m512i c1 = _mm512_loadu_si512(Ln.c1), c3 = _mm512_loadu_si512(Ln.c3), elem = _mm512_loadu_si512(Ln.elem);
-  NL.c1[0] = _mm512_cvtepu32_epi64(_mm512_castsi512_si256(c1));
-  NL.c1[1] = _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(c1, 1));
-  NL.c3[0] = _mm512_cvtepu32_epi64(_mm512_castsi512_si256(c3));
-  NL.c3[1] = _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(c3, 1));
-  NL.elem = elem;
+  noise_lanes_init(&NL, &Ln);
   __m512i rk0[10], rk1[10];
-  for (int r = 0; r < 10; r++) {
-    rk0[r] = _mm512_set1_epi64((uint32_t)(a->na->key.seed + (uint32_t)r * ASIM_PHILOX_W0));
-    rk1[r] = _mm512_set1_epi64((uint32_t)(a->na->key.layer_id + (uint32_t)r * ASIM_PHILOX_W1));
-  }
+  round_keys(a->na->key, rk0, rk1);
   const uint32_t *xp = X->planes + pb * nl * XB * wpl * ASIM_RB;
   const __mmask16 vmask = (__mmask16)((1u << nv) - 1u);
   _Alignas(64) float Vs[ASIM_RB];
   for (int64_t o = o0; o < o1; o++) {
     const uint32_t *wp = W->planes + (o / ASIM_RB) * nl * wb * wpl * ASIM_RB + o % ASIM_RB;
-    const __m512i e = _mm512_add_epi32(elem, _mm512_set1_epi32((int)(uint32_t)(o * a->na->o_stride)));
+    const __m512i e = _mm512_add_epi32(NL.elem, _mm512_set1_epi32((int)(uint32_t)(o * a->na->o_stride)));
     __m512 acc = _mm512_setzero_ps();
     for (int64_t n = 0; n < nl; n++)
       for (int i = wb - 1; i >= 0; i--) {
-        uint32_t cid[ASIM_MAX_BITS];
-        for (int j = XB - 1; j >= 0; j--) cid[XB - 1 - j] = asim_cycle_id((int)n, i, j);
-        bsn_bit(XB, wp + (n * wb + i) * wpl * ASIM_RB, xp + n * XB * wpl * ASIM_RB, wpl, t, sh[i], neg_top[i],
-                neg_rest[i], cid, e, &NL, rk0, rk1, &acc);
+        uint32_t cidg[ASIM_MAX_BITS / 4 + 1];
+        for (int g = 0; 4 * g < XB; g++) cidg[g] = asim_cycle_id((int)n, i, 4 * g);
+        bsn_bit(XB, form, wp + (n * wb + i) * wpl * ASIM_RB, xp + n * XB * wpl * ASIM_RB, wpl, asim_load_words(m, n, wpl), &T, sh[i],
+                neg_top[i], neg_rest[i], cidg, e, &NL, rk0, rk1, &acc);
       }
     float *dst = a->out.acc + base + o * a->out.os;
     if (a->out.ps == 1) {
@@ -299,8 +347,13 @@ void asim_cycles_avx512(const asim_kargs *a, int64_t pb, int64_t o0, int64_t o1)
     int nv;
     const int64_t base = asim_out_block(&a->out, a->X->rows, pb, &nv);
     if (!nv) return;
-    switch (m->d.xbit) {
-#define CASE(n) case n: bsn_rows(n, a, pb, o0, o1, base, nv); return;
+    const int nc = m->cycles[0].ntab->ncodes, form = nc <= 16 ? 1 : nc <= 32 ? 2 : nc <= 64 ? 3 : 0;
+    switch (m->d.xbit * 4 + form) {
+#define CASE(n)                                                                                                      \
+  case 4 * n: bsn_rows(n, 0, a, pb, o0, o1, base, nv); return;                                                       \
+  case 4 * n + 1: bsn_rows(n, 1, a, pb, o0, o1, base, nv); return;                                                   \
+  case 4 * n + 2: bsn_rows(n, 2, a, pb, o0, o1, base, nv); return;                                                   \
+  case 4 * n + 3: bsn_rows(n, 3, a, pb, o0, o1, base, nv); return;
       CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7) CASE(8)
       CASE(9) CASE(10) CASE(11) CASE(12) CASE(13) CASE(14) CASE(15) CASE(16)
 #undef CASE
@@ -332,21 +385,15 @@ void asim_cycles_avx512(const asim_kargs *a, int64_t pb, int64_t o0, int64_t o1)
   asim_lanes L;
   noise_lanes NL;
   memset(&NL, 0, sizeof NL);
+  ntab_lut T[ASIM_MAX_BITS + 1];
   if (m->noisy_any) {
     asim_lanes_init(&L, a->na, pb, X->rows);
-    __m512i c1 = _mm512_loadu_si512(L.c1), c3 = _mm512_loadu_si512(L.c3);
-    NL.c1[0] = _mm512_cvtepu32_epi64(_mm512_castsi512_si256(c1));
-    NL.c1[1] = _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(c1, 1));
-    NL.c3[0] = _mm512_cvtepu32_epi64(_mm512_castsi512_si256(c3));
-    NL.c3[1] = _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(c3, 1));
-    NL.elem = _mm512_loadu_si512(L.elem);
+    noise_lanes_init(&NL, &L);
+    for (int c = 0; c < nc; c++)
+      if (m->cycles[c].noisy && m->cycles[c].ntab) ntab_lut_init(&T[m->cycles[c].nbits], m->cycles[c].ntab);
   }
-  const uint32_t k0 = a->na->key.seed, k1 = a->na->key.layer_id;
   __m512i rk0[10], rk1[10];
-  for (int r = 0; r < 10; r++) {
-    rk0[r] = _mm512_set1_epi64((uint32_t)(k0 + (uint32_t)r * ASIM_PHILOX_W0));
-    rk1[r] = _mm512_set1_epi64((uint32_t)(k1 + (uint32_t)r * ASIM_PHILOX_W1));
-  }
+  round_keys(a->na->key, rk0, rk1);
   const uint32_t *xp = X->planes + pb * nl * xb * wpl * ASIM_RB;
   const __mmask16 vmask = (__mmask16)((1u << nv) - 1u);
   _Alignas(64) int32_t cnt[ASIM_MAX_BITS * ASIM_RB];
@@ -360,19 +407,22 @@ void asim_cycles_avx512(const asim_kargs *a, int64_t pb, int64_t o0, int64_t o1)
       const uint32_t *xn = xp + n * xb * wpl * ASIM_RB;
       int c = 0;
       for (int i = wb - 1; i >= 0; i--) {
-        count_any(xb, wp + (n * wb + i) * wpl * ASIM_RB, xn, wpl, cnt);
-        /* the draws of this weight bit's table-sampled noisy cycles, 4 cycles at a time */
-        __m512i us[ASIM_MAX_BITS];
+        count_any(xb, wp + (n * wb + i) * wpl * ASIM_RB, xn, wpl, asim_load_words(m, n, wpl), cnt);
+        /* the draws of this weight bit's table-sampled noisy cycles: us[j] for cycle j */
+        __m512i us[ASIM_MAX_BITS + 3];
         if (m->noisy_any) {
-          uint32_t cids[ASIM_MAX_BITS];
-          int nu = 0;
+          int need[ASIM_MAX_BITS / 4 + 1] = {0}, ng = 0;
+          uint32_t cidg[ASIM_MAX_BITS / 4 + 1];
           for (int c2 = c; c2 < nc && m->cycles[c2].i == i; c2++)
-            if (m->cycles[c2].noisy && m->cycles[c2].ntab)
-              cids[nu++] = asim_cycle_id((int)n, m->cycles[c2].i, m->cycles[c2].j);
+            if (m->cycles[c2].noisy && m->cycles[c2].ntab) {
+              const int g = m->cycles[c2].j >> 2;
+              need[g] = 1;
+              if (g + 1 > ng) ng = g + 1;
+            }
+          for (int g = 0; g < ng; g++) cidg[g] = asim_cycle_id((int)n, i, 4 * g);
           const __m512i e = _mm512_add_epi32(NL.elem, _mm512_set1_epi32((int)eo));
-          for (int q = 0; q < nu; q += 4) philox16x4(e, &NL, cids + q, nu - q < 4 ? nu - q : 4, rk0, rk1, us + q);
+          philox16_groups(e, &NL, cidg, need, ng, rk0, rk1, us);
         }
-        int iu = 0;
         for (; c < nc && m->cycles[c].i == i; c++) {
           const asim_cycle *cy = &m->cycles[c];
           __m512i M = _mm512_loadu_si512(cnt + cy->bit[0] * ASIM_RB);
@@ -380,15 +430,7 @@ void asim_cycles_avx512(const asim_kargs *a, int64_t pb, int64_t o0, int64_t o1)
             M = _mm512_add_epi32(M, _mm512_slli_epi32(_mm512_loadu_si512(cnt + cy->bit[k] * ASIM_RB), (unsigned)k));
           __m512 V;
           if (cy->noisy && cy->ntab) {
-            const asim_noise_table *t = cy->ntab;
-            const __m512i u = us[iu++];
-            __m512i idx = _mm512_or_si512(_mm512_slli_epi32(M, (unsigned)t->lw), _mm512_srli_epi32(u, (unsigned)(32 - t->lw)));
-            __m512i r = _mm512_and_si512(u, _mm512_set1_epi32((int)((1u << (32 - t->lw)) - 1u)));
-            __m512i thr = _mm512_i32gather_epi32(idx, t->thr, 4);
-            __mmask16 alias = _mm512_cmpge_epu32_mask(r, thr);
-            __m512i idx2 = _mm512_slli_epi32(idx, 1);
-            idx2 = _mm512_mask_add_epi32(idx2, alias, idx2, _mm512_set1_epi32(1));
-            V = _mm512_i32gather_ps(idx2, t->val, 4);
+            V = ntab_sample_any(&T[cy->nbits], M, us[cy->j]);
           } else if (!cy->noisy && cy->table) {
             V = _mm512_i32gather_ps(M, cy->table, 4);
           } else { /* formula path: one lane at a time */

@@ -216,11 +216,20 @@ int asim_amx_enable(void); /* asks the OS for the tile state; 1 when granted */
 
 asim_kfns asim_kernels(asim_isa isa);
 
+/* The 32-bit words of load n that hold rows of K (the rest are zero padding, e.g. the 3 rows of a
+ * 768-long product's fourth 255-row load): the popcount loops stop there. */
+static inline int64_t asim_load_words(const asim_macro *m, int64_t n, int64_t wpl) {
+  int64_t rows = m->d.K - n * m->d.load_rows;
+  if (rows > m->d.load_rows) rows = m->d.load_rows;
+  const int64_t w = (rows + 31) / 32;
+  return w < 1 ? 1 : (w < wpl ? w : wpl);
+}
+
 /* Shared helpers of the cycle kernels: the noise counters of the 16 rows of a block. */
 typedef struct {
   uint32_t elem[ASIM_RB]; /* element index within the sample, without the o term */
   uint32_t c1[ASIM_RB];   /* low word of the global sample index */
-  uint32_t c3[ASIM_RB];   /* ASIM_STREAM_ADC ^ (high word of the sample index << 16) */
+  uint32_t c3[ASIM_RB];   /* asim_uniform_c3(ASIM_STREAM_ADC, sample) */
   uint64_t sample[ASIM_RB];
 } asim_lanes;
 
@@ -233,7 +242,7 @@ static inline void asim_lanes_init(asim_lanes *l, const asim_noise_addr *na, int
     l->sample[r] = (uint64_t)s;
     l->elem[r] = (uint32_t)e;
     l->c1[r] = (uint32_t)(uint64_t)s;
-    l->c3[r] = (uint32_t)ASIM_STREAM_ADC ^ ((uint32_t)((uint64_t)s >> 32) << 16);
+    l->c3[r] = asim_uniform_c3(ASIM_STREAM_ADC, (uint64_t)s);
   }
 }
 

@@ -231,8 +231,8 @@ static asim_status build_noise_table(asim_noise_table *t, const asim_macro *m, f
   uint64_t *mass = NULL;
   int64_t *small = NULL, *large = NULL, *alias = NULL;
   uint32_t *thr = NULL;
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(t->thr, (size_t)n), fail);
-  ASIM_CHECK_GOTO(st, ASIM_ALLOC(t->val, (size_t)(2 * n)), fail);
+  ASIM_CHECK_GOTO(st, ASIM_ALLOC(t->ent, (size_t)n), fail);
+  ASIM_CHECK_GOTO(st, ASIM_ALLOC(t->code_val, (size_t)m->A + 1), fail);
   ASIM_CHECK_GOTO(st, ASIM_ALLOC(mass, (size_t)W), fail);
   ASIM_CHECK_GOTO(st, ASIM_ALLOC(small, (size_t)W), fail);
   ASIM_CHECK_GOTO(st, ASIM_ALLOC(large, (size_t)W), fail);
@@ -240,6 +240,8 @@ static asim_status build_noise_table(asim_noise_table *t, const asim_macro *m, f
   ASIM_CHECK_GOTO(st, ASIM_ALLOC(thr, (size_t)W), fail);
   t->lw = lw;
   t->mmax = mmax;
+  t->ncodes = (int)m->A + 1;
+  for (int q = 0; q < t->ncodes; q++) t->code_val[q] = ((float)q / m->A) * R;
   const uint64_t cap = (uint64_t)1 << (32 - lw);
   for (int64_t M = 0; M <= mmax; M++) {
     code_dist c = dist_of(m, R, M);
@@ -270,17 +272,14 @@ static asim_status build_noise_table(asim_noise_table *t, const asim_macro *m, f
     }
     for (int64_t k = 0; k < W; k++) {
       int64_t own = lo + k <= hi ? lo + k : lo + alias[k], oth = lo + alias[k];
-      int64_t e = (M << lw) | k;
-      t->thr[e] = thr[k];
-      t->val[2 * e] = ((float)own / m->A) * R;
-      t->val[2 * e + 1] = ((float)oth / m->A) * R;
+      t->ent[(M << lw) | k] = (uint64_t)thr[k] | (uint64_t)own << 32 | (uint64_t)oth << 48;
     }
   }
   *ok = 1;
   goto done;
 fail:
-  free(t->thr);
-  free(t->val);
+  free(t->ent);
+  free(t->code_val);
   memset(t, 0, sizeof *t);
 done:
   free(mass);
@@ -407,8 +406,8 @@ fail:
 
 void asim_macro_free(asim_macro *m) {
   for (int b = 0; b <= ASIM_MAX_BITS; b++) {
-    free(m->ntabs[b].thr);
-    free(m->ntabs[b].val);
+    free(m->ntabs[b].ent);
+    free(m->ntabs[b].code_val);
   }
   free(m->cycles);
   free(m->table_mem);

@@ -13,13 +13,9 @@ static philox4x32_ctr_t draw(asim_noise_key key, uint64_t sample, uint32_t elem,
 }
 
 uint32_t asim_uniform_u32(asim_noise_key key, uint64_t sample, uint32_t elem, uint32_t cycle, uint32_t stream) {
-  return draw(key, sample, elem, cycle, stream).v[0];
-}
-
-void asim_draw_words(asim_noise_key key, uint64_t sample, uint32_t elem, uint32_t cycle, uint32_t stream,
-                     uint32_t w[4]) {
-  philox4x32_ctr_t r = draw(key, sample, elem, cycle, stream);
-  for (int i = 0; i < 4; i++) w[i] = r.v[i];
+  philox4x32_key_t k = {{key.seed, key.layer_id}};
+  philox4x32_ctr_t c = {{elem, (uint32_t)sample, cycle & ~3u, asim_uniform_c3(stream, sample)}};
+  return philox4x32(c, k).v[cycle & 3u];
 }
 
 void asim_normal2(asim_noise_key key, uint64_t sample, uint32_t elem, uint32_t cycle,

@@ -83,7 +83,8 @@ size_t asim_wcache_bytes(const asim_wcache *c) {
   if (!c || !c->valid) return 0;
   size_t n = asim_opnd_bytes(&c->W) + asim_opnd_bytes(&c->X);
   for (int b = 0; b <= ASIM_MAX_BITS; b++)
-    if (c->m.ntabs[b].thr) n += (size_t)((c->m.ntabs[b].mmax + 1) << c->m.ntabs[b].lw) * 12;
+    if (c->m.ntabs[b].ent)
+      n += (size_t)((c->m.ntabs[b].mmax + 1) << c->m.ntabs[b].lw) * 8 + (size_t)c->m.ntabs[b].ncodes * 4;
   return n;
 }
 

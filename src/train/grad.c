@@ -46,6 +46,18 @@ void asim_trim_noise_backward(float *dy, int64_t n, int64_t per_sample, float pc
   for (int64_t e = 0; e < n; e++) dy[e] *= 1.0f + trim_term(key, sample0, e, per_sample, sigma);
 }
 
+void asim_macro_noise_forward(float *y, int64_t n, int64_t per_sample, float sigma, asim_noise_key key,
+                              int64_t sample0) {
+  if (sigma == 0.0f) return;
+  for (int64_t e = 0; e < n; e++) {
+    float z, unused;
+    const int64_t s = e / per_sample;
+    asim_normal2(key, (uint64_t)(sample0 + s), (uint32_t)(e - s * per_sample), 0xffffffffu, ASIM_STREAM_MACRO_TRAIN,
+                 &z, &unused);
+    y[e] += z * sigma;
+  }
+}
+
 /* ---- convolution ------------------------------------------------------------------------- */
 
 /* cols[(c·k + u)·k + v][off + p] = x[c][oy·s − pad + u][ox·s − pad + v] (zero outside), row

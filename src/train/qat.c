@@ -39,6 +39,18 @@ static void trim_backward(float *dy, const float *t, int64_t n, int64_t per, flo
   for (int64_t e = 0; e < n; e++) dy[e] *= 1.0f + t[e];
 }
 
+/* run.train_macro_noise: the macro's error in the output domain (integer-domain std dequantised
+ * like a Simulation output: × s_x·s_w / D). */
+static asim_status macro_noise(float *y, int64_t n, int64_t per, const asim_cim_params *p, int x_signed, int64_t K,
+                               float sx, float sw, asim_noise_key key, int64_t s0) {
+  if (!p->train_macro_noise) return ASIM_OK;
+  double var;
+  ASIM_CHECK(asim_cim_macro_noise_var(&var, p, x_signed, K));
+  const double D = asim_dequant_divisor(p->wbit, p->xbit, x_signed);
+  asim_macro_noise_forward(y, n, per, (float)(sqrt(var) * (double)sx * (double)sw / D), key, s0);
+  return ASIM_OK;
+}
+
 /* ---- ASiMConv2d / QuantConv2d ----------------------------------------------------------- */
 
 asim_status asim_conv2d_qat_forward(float *out, float *sx, float *sw, const float *x, int B, int H, int W,
@@ -64,6 +76,9 @@ asim_status asim_conv2d_qat_forward(float *out, float *sx, float *sw, const floa
     const int64_t out_n = (int64_t)O * Ho * Wo;
     asim_noise_key key = {ex ? ex->seed : 0, c->layer_id};
     trim_forward(out, trim, B * out_n, out_n, p->trim_noise, key, ex ? ex->sample0 : 0);
+    if (fake_quant)
+      ASIM_CHECK_GOTO(st, macro_noise(out, B * out_n, out_n, p, sa, (int64_t)C * c->k * c->k, *sx, *sw, key,
+                                      ex ? ex->sample0 : 0), done);
   }
 done:
   free(xf);
@@ -126,6 +141,9 @@ asim_status asim_linear_qat_forward(float *out, float *sx, float *sw, const floa
   asim_linear_train_forward(out, xf ? xf : x, wf ? wf : w, bias, R, K, O);
   asim_noise_key key = {ex ? ex->seed : 0, l->layer_id};
   trim_forward(out, trim, R * O, (int64_t)T * O, p->trim_noise, key, ex ? ex->sample0 : 0);
+  if (fake_quant)
+    ASIM_CHECK_GOTO(st, macro_noise(out, R * O, (int64_t)T * O, p, p->signed_act, K, *sx, *sw, key,
+                                    ex ? ex->sample0 : 0), done);
 done:
   free(xf);
   free(wf);

@@ -158,7 +158,7 @@ static void clip_given_code(const asim_macro *m, const asim_cycle *cy, int64_t M
 }
 
 /* Every conversion by hand: counts from the codes, draws from noise.c (asim_normal2 on the formula
- * path; asim_draw_words, the alias table and P(clip | code) on the table path), the clamp's effect
+ * path; asim_uniform_u32 on streams ADC and DIAG, the alias table and P(clip | code) on the table path), the clamp's effect
  * on the code; the product formed from the same conversions equals the engine's, so the hand count
  * looks at the very conversions the engine made. */
 static void clips_are_counted_exactly_on_the_formula_and_table_paths(void) {
@@ -196,13 +196,13 @@ static void clips_are_counted_exactly_on_the_formula_and_table_paths(void) {
             conv++;
             if (cy->noisy && !formula) {
               CU_ASSERT_FATAL(cy->ntab != NULL);
-              uint32_t u[4];
               uint64_t th, tl;
-              asim_draw_words(na.key, sample, elem, cid, ASIM_STREAM_ADC, u);
-              V = asim_noise_sample(cy->ntab, M, u[0]);
+              const uint32_t u = asim_uniform_u32(na.key, sample, elem, cid, ASIM_STREAM_ADC);
+              const uint32_t uc = asim_uniform_u32(na.key, sample, elem, cid, ASIM_STREAM_DIAG);
+              V = asim_noise_sample(cy->ntab, M, u);
               clip_given_code(&m, cy, M, &th, &tl);
-              hi += V == cy->R && u[1] < th;
-              lo += V == 0.0f && u[1] < tl;
+              hi += V == cy->R && uc < th;
+              lo += V == 0.0f && uc < tl;
             } else {
               if (cy->noisy) {
                 asim_normal2(na.key, sample, elem, cid, ASIM_STREAM_ADC, &z1, &z2);

@@ -412,10 +412,11 @@ static void noise_tables_hold_the_formula_distribution(void) {
     const int M = Ms[mi];
     double prob[16] = {0};
     for (int b = 0; b < W; b++) { /* probability mass of each bucket's two codes */
-      int64_t e = ((int64_t)M << t->lw) | b;
-      int own = (int)lrint(t->val[2 * e] / 255.0 * A), alias = (int)lrint(t->val[2 * e + 1] / 255.0 * A);
-      prob[own] += t->thr[e] / cap / W;
-      prob[alias] += (cap - t->thr[e]) / cap / W;
+      const uint64_t e = t->ent[((int64_t)M << t->lw) | b];
+      const int own = (int)((e >> 32) & 0xffff), alias = (int)(e >> 48);
+      CU_ASSERT_TRUE(own <= A && alias <= A);
+      prob[own] += (double)(uint32_t)e / cap / W;
+      prob[alias] += (cap - (double)(uint32_t)e) / cap / W;
     }
     float v = (float)M / 255.0f;
     double s = sqrt(0.02 * 0.02 + 0.03 * 0.03 / (double)(v * 255.0f + 1.0f)), tot = 0;
