@@ -165,6 +165,7 @@ asim_macro_desc asim_cim_macro_desc(const asim_cim_params *p, int wbit, int xbit
 
 asim_status asim_cim_macro_noise_var(double *var, const asim_cim_params *p, int x_signed, int64_t K) {
   *var = 0.0;
+  ASIM_CHECK(asim_cim_params_check(p, "train_macro_noise"));
   const int64_t loads = (K + p->nrow - 1) / p->nrow;
   asim_macro_desc d = asim_cim_macro_desc(p, p->wbit, p->xbit, x_signed, p->act_enc, K, p->nrow, loads);
   d.noise_formula = 1; /* the plan only: no noise tables */

@@ -66,7 +66,9 @@ static inline __attribute__((always_inline)) void philox16_blocks(const int NG, 
   }
   /* only the low dword of each qword lane matters (vpmuludq reads those); the high halves move
    * down by a dword shuffle (port 5) or a shift (port 0, like the multiplies), one of each */
+#pragma GCC unroll 10
   for (int r = 0; r < 10; r++)
+#pragma GCC unroll 4
     for (int q = 0; q < 2 * NG; q++) {
       __m512i p0 = _mm512_mul_epu32(x0[q], M0), p1 = _mm512_mul_epu32(x2[q], M1);
       x0[q] = _mm512_ternarylogic_epi64(_mm512_shuffle_epi32(p1, (_MM_PERM_ENUM)0xF5), x1[q], rk0[r], 0x96);

@@ -149,6 +149,74 @@ static void trim_noise_terms_are_the_library_draws(void) {
   CU_ASSERT(ok);
 }
 
+/* run.train_macro_noise: the variance is the cycle sum of spec §3.1's error terms — per load, for
+ * every cycle (i, j), 4^(i+j)·((R/A)²/12 + [noisy]·(σ_r² + σ_nl²)/100²·R²) — and hybrid cycles
+ * keep only their rounding. */
+static void macro_noise_variance_is_the_cycle_sum(void) {
+  asim_cim_params p = asim_cim_defaults();
+  p.wbit = p.xbit = 8, p.adc_prec = 6, p.nrow = 255, p.rand_noise_sigma = 1.0f, p.non_linear_sigma = 0.5f;
+  double var, want = 0.0;
+  const double R = 255.0, A = 63.0, s2 = (1.0 + 0.25) / 1e4;
+  for (int i = 0; i < 8; i++)
+    for (int j = 0; j < 8; j++) want += ldexp(1.0, 2 * (i + j)) * ((R / A) * (R / A) / 12.0 + s2 * R * R);
+  CU_ASSERT_OK(asim_cim_macro_noise_var(&var, &p, 0, 600)); /* 3 loads of 255 rows */
+  CU_ASSERT_DOUBLE_EQUAL(var / (3.0 * want), 1.0, 1e-12);
+  p.hybrid_levels = 2; /* (7,7), (7,6), (6,7) digital: rounding only */
+  double hyb;
+  CU_ASSERT_OK(asim_cim_macro_noise_var(&hyb, &p, 0, 255));
+  const double dig = (ldexp(1.0, 28) + 2.0 * ldexp(1.0, 26)) * s2 * R * R;
+  CU_ASSERT_DOUBLE_EQUAL(hyb / (want - dig), 1.0, 1e-12);
+  p.hybrid_levels = -1, p.nrow = 0; /* a bad group reaches the caller as an error */
+  CU_ASSERT_NOT_EQUAL(asim_cim_macro_noise_var(&var, &p, 0, 255), ASIM_OK);
+}
+
+/* The Train-mode layers add exactly that noise in the output domain: the difference to the same
+ * forward without it has standard deviation sqrt(var)·s_x·s_w/D, zero mean, and the draws are
+ * a function of (seed, layer, sample, element) only — a batch split in two gives the same values. */
+static void train_macro_noise_adds_the_dequantised_macro_error(void) {
+  const int B = 8, C = 16, H = 6, W = 6, O = 32, n = B * O * H * W;
+  const int64_t nx = (int64_t)B * C * H * W;
+  float *x = seq(nx, 2.0f, 0.37f), *w = seq((int64_t)O * C * 9, 0.3f, 0.91f);
+  for (int64_t i = 0; i < nx; i++) x[i] = fabsf(x[i]);
+  float *y0 = malloc(sizeof(float) * (size_t)n), *y1 = malloc(sizeof(float) * (size_t)n);
+  float *y2 = malloc(sizeof(float) * (size_t)n);
+  asim_conv_dims d = {C, O, 3, 1, 1, asim_cim_defaults(), 9, 0};
+  d.p.mode = ASIM_TRAIN, d.p.adc_prec = 6, d.p.nrow = 64, d.p.rand_noise_sigma = d.p.non_linear_sigma = 0.5f;
+  asim_exec ex = {.seed = 5, .sample0 = 40};
+  float sx, sw;
+  CU_ASSERT_OK(asim_conv2d_qat_forward(y0, &sx, &sw, x, B, H, W, w, NULL, &d, &ex, 1, NULL));
+  d.p.train_macro_noise = 1;
+  CU_ASSERT_OK(asim_conv2d_qat_forward(y1, &sx, &sw, x, B, H, W, w, NULL, &d, &ex, 1, NULL));
+  double var, m = 0, m2 = 0;
+  CU_ASSERT_OK(asim_cim_macro_noise_var(&var, &d.p, 0, (int64_t)C * 9));
+  const double sigma = sqrt(var) * sx * sw / asim_dequant_divisor(8, 8, 0);
+  for (int i = 0; i < n; i++) m += (y1[i] - y0[i]) / sigma, m2 += (y1[i] - y0[i]) * (y1[i] - y0[i]) / (sigma * sigma);
+  m /= n, m2 /= n;
+  CU_ASSERT(fabs(m) < 0.05);               /* 9216 draws: 4.8 standard errors */
+  CU_ASSERT(fabs(sqrt(m2 - m * m) - 1.0) < 0.03);
+  /* the second half of the batch alone, at its global sample index, draws the same noise (its
+   * scales differ, so compare the noise terms, each divided by its own sigma) */
+  asim_exec ex2 = {.seed = 5, .sample0 = 44};
+  const int half = n / 2;
+  float sx2, sw2;
+  d.p.train_macro_noise = 0;
+  CU_ASSERT_OK(asim_conv2d_qat_forward(y0, &sx2, &sw2, x + nx / 2, B / 2, H, W, w, NULL, &d, &ex2, 1, NULL));
+  d.p.train_macro_noise = 1;
+  CU_ASSERT_OK(asim_conv2d_qat_forward(y2, &sx2, &sw2, x + nx / 2, B / 2, H, W, w, NULL, &d, &ex2, 1, NULL));
+  const double sigma2 = sqrt(var) * sx2 * sw2 / asim_dequant_divisor(8, 8, 0);
+  double worst = 0;
+  float *z = malloc(sizeof(float) * (size_t)n);
+  CU_ASSERT_OK(asim_conv2d_qat_forward(z, &sx, &sw, x, B, H, W, w, NULL, &d, &ex, 1, NULL));
+  d.p.train_macro_noise = 0;
+  CU_ASSERT_OK(asim_conv2d_qat_forward(y1, &sx, &sw, x, B, H, W, w, NULL, &d, &ex, 1, NULL));
+  for (int i = 0; i < half; i++) {
+    const double a = (z[half + i] - y1[half + i]) / sigma, b = (y2[i] - y0[i]) / sigma2;
+    worst = fmax(worst, fabs(a - b));
+  }
+  CU_ASSERT(worst < 1e-3);
+  free(x), free(w), free(y0), free(y1), free(y2), free(z);
+}
+
 static void multistep_lr_counts_passed_milestones(void) {
   const int ms[2] = {48, 72};
   CU_ASSERT_DOUBLE_EQUAL(asim_multistep_lr(0.01, ms, 2, 0.1, 0), 0.01, 1e-15);
@@ -316,6 +384,8 @@ void asim_register_tests(void) {
   ASIM_ADD_TEST(train, qat_forward_equals_the_library_train_mode);
   ASIM_ADD_TEST(train, attention_training_forward_equals_the_library_train_mode);
   ASIM_ADD_TEST(train, trim_noise_terms_are_the_library_draws);
+  ASIM_ADD_TEST(train, macro_noise_variance_is_the_cycle_sum);
+  ASIM_ADD_TEST(train, train_macro_noise_adds_the_dequantised_macro_error);
   ASIM_ADD_TEST(train, multistep_lr_counts_passed_milestones);
   ASIM_ADD_TEST(train, sgd_first_step_and_weight_decay_follow_pytorch);
   ASIM_ADD_TEST(train, unused_stem_has_no_gradient_and_buffers_do_not_train);
