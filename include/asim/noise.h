@@ -42,16 +42,23 @@ void asim_normal2(asim_noise_key key, uint64_t sample, uint32_t elem, uint32_t c
 /* Four independent N(0,1) draws from one block (both Box-Muller outputs of each word pair). */
 void asim_normal4(asim_noise_key key, uint64_t sample, uint32_t elem, uint32_t cycle, uint32_t stream, float z[4]);
 
-/* One uniform 32-bit integer: the draw of a table-sampled noisy ADC conversion. It is word
- * (cycle & 3) of the Philox block with counter (elem, sample low word, cycle & ~3,
- * asim_uniform_c3(stream, sample)): one block serves the four activation cycles j = 4g..4g+3 of a
- * (load, weight bit), a quarter of the generator work of one block per conversion. */
+/* One uniform 32-bit integer: the draw of a table-sampled noisy ADC conversion, `cycle` its
+ * asim_draw_id. It is word (cycle & 3) of the Philox block with counter (elem, sample low word,
+ * cycle & ~3, asim_uniform_c3(stream, sample)): one block serves four conversions, a quarter of
+ * the generator work of one block per conversion. */
 uint32_t asim_uniform_u32(asim_noise_key key, uint64_t sample, uint32_t elem, uint32_t cycle, uint32_t stream);
 
 /* Four uniforms in [0, 1) for a counter (initialisation, training data order). */
 void asim_uniform4(asim_noise_key key, uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, float u[4]);
 
-/* Cycle id packing: macro load n (< 2^16), weight bit i (< 2^8), activation cycle j (< 2^8). */
+/* Draw id of a table-sampled conversion: macro load n (< 2^16) and the cycle's index c in the
+ * plan (ASiM's order: weight bit descending, activation cycle descending). asim_uniform_u32 reads
+ * word c mod 4 of the block of c rounded down to a multiple of 4, so the consecutive conversions
+ * of a load share blocks whatever the cycles per weight bit (9-bit activations: 18 blocks for 72
+ * conversions, not 24). */
+static inline uint32_t asim_draw_id(int64_t n, int c) { return ((uint32_t)n << 16) | (uint32_t)(c & 0xffff); }
+
+/* Cycle id packing (formula draws): macro load n (< 2^16), weight bit i (< 2^8), activation cycle j (< 2^8). */
 static inline uint32_t asim_cycle_id(int n, int i, int j) {
   return ((uint32_t)n << 16) | ((uint32_t)(i & 0xff) << 8) | (uint32_t)(j & 0xff);
 }

@@ -68,8 +68,8 @@ static int64_t nf_clip_min(const asim_macro *m, const asim_cycle *cy) {
 }
 
 
-/* asim_uniform_u32 for 16 lanes with noise.c's counter layout (elem, sample low word, cid & ~3,
- * stream word c3; key (seed, layer id)), word cid & 3: the draws of the noisy kernels,
+/* asim_uniform_u32 for 16 lanes with noise.c's counter layout (elem, sample low word, did & ~3,
+ * stream word c3; key (seed, layer id)), word did & 3 (did: asim_draw_id): the draws of the noisy kernels,
  * recomputed. Plain C, and an AVX-512 version for CPUs that have it (same bits). */
 static void philox16_c(uint32_t *w, const uint32_t *elem, const uint32_t *c1, uint32_t cid, const uint32_t *c3,
                        asim_noise_key key) {
@@ -181,8 +181,8 @@ count_block(const count_args *a, int64_t pb, int64_t *hi_out, int64_t *lo_out) {
             int need = 0; /* counts where no clip is possible need no draw */
             for (int l = 0; l < nv; l++) need |= ct->hi[M[l]] || ct->lo[M[l]];
             if (!need) continue;
-            a->philox16(u0, e, L.c1, cid, L.c3, na->key); /* the conversion's draw */
-            a->philox16(u1, e, L.c1, cid, c3d, na->key);  /* the clip draw: stream DIAG */
+            a->philox16(u0, e, L.c1, asim_draw_id(n, c), L.c3, na->key); /* the conversion's draw */
+            a->philox16(u1, e, L.c1, asim_draw_id(n, c), c3d, na->key);  /* the clip draw: stream DIAG */
             for (int l = 0; l < nv; l++) {
               const float V = asim_noise_sample(cy->ntab, M[l], u0[l]); /* branch-free: codes are random */
               hi += (V == cy->R) & ((uint64_t)u1[l] < ct->hi[M[l]]);

@@ -107,13 +107,13 @@ void asim_cycles_avx2(const asim_kargs *a, int64_t pb, int64_t o0, int64_t o1) {
         count_bit(xb, wp + (n * wb + i) * wpl * ASIM_RB, xn, wpl, cnt);
         for (; c < nc && m->cycles[c].i == i; c++) {
           const asim_cycle *cy = &m->cycles[c];
-          const uint32_t cid = asim_cycle_id((int)n, cy->i, cy->j);
+          const uint32_t did = asim_draw_id(n, c);
           __m256i u[2];
-          if (cy->noisy && cy->ntab) { /* word cid & 3 of block cid & ~3 (asim_uniform_u32) */
+          if (cy->noisy && cy->ntab) { /* word did & 3 of block did & ~3 (asim_uniform_u32) */
             for (int q = 0; q < 4; q++) {
               __m256i e = _mm256_cvtepu32_epi64(_mm_add_epi32(_mm_loadu_si128((const __m128i *)(L.elem + 4 * q)),
                                                               _mm_set1_epi32((int)eo)));
-              __m256i r = philox4(e, c1[q], _mm256_set1_epi64x(cid & ~3u), c3[q], k0, k1, (int)(cid & 3u));
+              __m256i r = philox4(e, c1[q], _mm256_set1_epi64x(did & ~3u), c3[q], k0, k1, (int)(did & 3u));
               /* qword lanes -> dwords: pick the low dword of each qword */
               __m256i packed = _mm256_permutevar8x32_epi32(r, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
               if (q & 1) u[q / 2] = _mm256_inserti128_si256(u[q / 2], _mm256_castsi256_si128(packed), 1);
@@ -131,7 +131,7 @@ void asim_cycles_avx2(const asim_kargs *a, int64_t pb, int64_t o0, int64_t o1) {
               V = _mm256_i32gather_ps(cy->table, M, 4);
             } else {
               _mm256_storeu_si256((__m256i *)Ms, M);
-              for (int l = 0; l < 8; l++) Vs[l] = asim_convert_lane(a, cy, &L, 8 * h + l, eo, cid, Ms[l]);
+              for (int l = 0; l < 8; l++) Vs[l] = asim_convert_lane(a, cy, &L, 8 * h + l, eo, n, Ms[l]);
               V = _mm256_loadu_ps(Vs);
             }
             __m256 term = _mm256_mul_ps(V, _mm256_set1_ps(cy->shift));

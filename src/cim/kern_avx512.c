@@ -48,8 +48,8 @@ static inline void round_keys(asim_noise_key key, __m512i rk0[10], __m512i rk1[1
 
 /* The blocks of NG (1 or 2) draw groups of 16 lanes at once (2·NG independent chains hide the
  * rounds' latency): counter (elem, sample low word, cidg[g], uniform stream word), as
- * asim_uniform_u32; out[4g + w] = word w of group g, i.e. the draw of activation cycle 4g + w
- * when cidg[g] = asim_cycle_id(n, i, 4g). */
+ * asim_uniform_u32; out[4g + w] = word w of group g, i.e. the draw of plan cycle 4g + w when
+ * cidg[g] = asim_draw_id(n, 4g). */
 static inline __attribute__((always_inline)) void philox16_blocks(const int NG, __m512i c0, const noise_lanes *nl,
                                                                   const uint32_t *cidg, const __m512i *rk0,
                                                                   const __m512i *rk1, __m512i *out) {
@@ -84,10 +84,12 @@ static inline __attribute__((always_inline)) void philox16_blocks(const int NG, 
   }
 }
 
+#define MAX_GROUPS ((ASIM_MAX_BITS * ASIM_MAX_BITS + 3) / 4) /* draw blocks of one load */
+
 /* The draws of the groups whose flag is set in need[] (groups g < ng), two at a time. */
 static inline void philox16_groups(__m512i c0, const noise_lanes *nl, const uint32_t *cidg, const int *need, int ng,
                                    const __m512i *rk0, const __m512i *rk1, __m512i *out) {
-  int list[ASIM_MAX_BITS / 4 + 1], k = 0;
+  int list[MAX_GROUPS], k = 0;
   for (int g = 0; g < ng; g++)
     if (need[g]) list[k++] = g;
   int q = 0;
@@ -257,25 +259,20 @@ static inline __attribute__((always_inline)) void bs_rows(const int XB, const in
 }
 
 /* Bit-serial plans where every cycle is noisy and table-sampled (one alias table): the same
- * register-resident counts; the draws of a weight bit's XB cycles from ceil(XB/4) blocks. */
+ * register-resident counts; u[XB - 1 - j] is the draw of activation cycle j (plan order). */
 static inline __attribute__((always_inline)) void bsn_bit(const int XB, const int form, const uint32_t *wi,
                                                           const uint32_t *xn, int64_t wpl, int64_t wn, const ntab_lut *T,
                                                           const float *sh, int neg_top, int neg_rest,
-                                                          const uint32_t *cidg, __m512i e, const noise_lanes *NL,
-                                                          const __m512i *rk0, const __m512i *rk1, __m512 *acc) {
-  const int NG = (XB + 3) / 4;
-  __m512i c[ASIM_MAX_BITS], u[ASIM_MAX_BITS + 3];
+                                                          const __m512i *u, __m512 *acc) {
+  __m512i c[ASIM_MAX_BITS];
   for (int k = 0; k < XB; k++) c[k] = _mm512_setzero_si512();
   for (int64_t w = 0; w < wn; w++) {
     const __m512i bw = _mm512_set1_epi32((int)wi[w * ASIM_RB]);
     for (int k = 0; k < XB; k++)
       c[k] = _mm512_add_epi32(c[k], _mm512_popcnt_epi32(_mm512_and_si512(bw, _mm512_loadu_si512(xn + (k * wpl + w) * ASIM_RB))));
   }
-  int g = 0;
-  for (; g + 1 < NG; g += 2) philox16_blocks(2, e, NL, cidg + g, rk0, rk1, u + 4 * g);
-  if (g < NG) philox16_blocks(1, e, NL, cidg + g, rk0, rk1, u + 4 * g);
-  for (int j = XB - 1; j >= 0; j--) { /* u[j]: the draw of activation cycle j */
-    const __m512 term = _mm512_mul_ps(ntab_sample(form, T, c[j], u[j]), _mm512_set1_ps(sh[j]));
+  for (int j = XB - 1; j >= 0; j--) {
+    const __m512 term = _mm512_mul_ps(ntab_sample(form, T, c[j], u[XB - 1 - j]), _mm512_set1_ps(sh[j]));
     *acc = (j == XB - 1 ? neg_top : neg_rest) ? _mm512_sub_ps(*acc, term) : _mm512_add_ps(*acc, term);
   }
 }
@@ -307,17 +304,27 @@ static inline __attribute__((always_inline)) void bsn_rows(const int XB, const i
   const uint32_t *xp = X->planes + pb * nl * XB * wpl * ASIM_RB;
   const __mmask16 vmask = (__mmask16)((1u << nv) - 1u);
   _Alignas(64) float Vs[ASIM_RB];
+  __m512i U[4 * MAX_GROUPS];
   for (int64_t o = o0; o < o1; o++) {
     const uint32_t *wp = W->planes + (o / ASIM_RB) * nl * wb * wpl * ASIM_RB + o % ASIM_RB;
     const __m512i e = _mm512_add_epi32(NL.elem, _mm512_set1_epi32((int)(uint32_t)(o * a->na->o_stride)));
     __m512 acc = _mm512_setzero_ps();
-    for (int64_t n = 0; n < nl; n++)
-      for (int i = wb - 1; i >= 0; i--) {
-        uint32_t cidg[ASIM_MAX_BITS / 4 + 1];
-        for (int g = 0; 4 * g < XB; g++) cidg[g] = asim_cycle_id((int)n, i, 4 * g);
-        bsn_bit(XB, form, wp + (n * wb + i) * wpl * ASIM_RB, xp + n * XB * wpl * ASIM_RB, wpl, asim_load_words(m, n, wpl), &T, sh[i],
-                neg_top[i], neg_rest[i], cidg, e, &NL, rk0, rk1, &acc);
+    for (int64_t n = 0; n < nl; n++) {
+      /* the load's wb·XB draws, U[c] for plan cycle c = (wb-1-i)·XB + (XB-1-j), two blocks at a time */
+      const int ng = (wb * XB + 3) / 4;
+      int g = 0;
+      for (; g + 1 < ng; g += 2) {
+        const uint32_t cidg[2] = {asim_draw_id(n, 4 * g), asim_draw_id(n, 4 * g + 4)};
+        philox16_blocks(2, e, &NL, cidg, rk0, rk1, U + 4 * g);
       }
+      if (g < ng) {
+        const uint32_t cidg = asim_draw_id(n, 4 * g);
+        philox16_blocks(1, e, &NL, &cidg, rk0, rk1, U + 4 * g);
+      }
+      for (int i = wb - 1; i >= 0; i--)
+        bsn_bit(XB, form, wp + (n * wb + i) * wpl * ASIM_RB, xp + n * XB * wpl * ASIM_RB, wpl,
+                asim_load_words(m, n, wpl), &T, sh[i], neg_top[i], neg_rest[i], U + (wb - 1 - i) * XB, &acc);
+    }
     float *dst = a->out.acc + base + o * a->out.os;
     if (a->out.ps == 1) {
       _mm512_mask_storeu_ps(dst, vmask, acc);
@@ -388,11 +395,17 @@ void asim_cycles_avx512(const asim_kargs *a, int64_t pb, int64_t o0, int64_t o1)
   noise_lanes NL;
   memset(&NL, 0, sizeof NL);
   ntab_lut T[ASIM_MAX_BITS + 1];
+  int need[MAX_GROUPS] = {0}, ngrp = 0, any_tab = 0; /* draw blocks the table-sampled cycles read */
+  __m512i U[4 * MAX_GROUPS];
   if (m->noisy_any) {
     asim_lanes_init(&L, a->na, pb, X->rows);
     noise_lanes_init(&NL, &L);
     for (int c = 0; c < nc; c++)
-      if (m->cycles[c].noisy && m->cycles[c].ntab) ntab_lut_init(&T[m->cycles[c].nbits], m->cycles[c].ntab);
+      if (m->cycles[c].noisy && m->cycles[c].ntab) {
+        ntab_lut_init(&T[m->cycles[c].nbits], m->cycles[c].ntab);
+        need[c >> 2] = 1, any_tab = 1;
+        if ((c >> 2) + 1 > ngrp) ngrp = (c >> 2) + 1;
+      }
   }
   __m512i rk0[10], rk1[10];
   round_keys(a->na->key, rk0, rk1);
@@ -407,24 +420,15 @@ void asim_cycles_avx512(const asim_kargs *a, int64_t pb, int64_t o0, int64_t o1)
     __m512 acc = _mm512_setzero_ps();
     for (int64_t n = 0; n < nl; n++) {
       const uint32_t *xn = xp + n * xb * wpl * ASIM_RB;
+      if (m->noisy_any && any_tab) { /* the load's draws: U[c] for plan cycle c */
+        const __m512i e = _mm512_add_epi32(NL.elem, _mm512_set1_epi32((int)eo));
+        uint32_t cidg[MAX_GROUPS];
+        for (int g = 0; g < ngrp; g++) cidg[g] = asim_draw_id(n, 4 * g);
+        philox16_groups(e, &NL, cidg, need, ngrp, rk0, rk1, U);
+      }
       int c = 0;
       for (int i = wb - 1; i >= 0; i--) {
         count_any(xb, wp + (n * wb + i) * wpl * ASIM_RB, xn, wpl, asim_load_words(m, n, wpl), cnt);
-        /* the draws of this weight bit's table-sampled noisy cycles: us[j] for cycle j */
-        __m512i us[ASIM_MAX_BITS + 3];
-        if (m->noisy_any) {
-          int need[ASIM_MAX_BITS / 4 + 1] = {0}, ng = 0;
-          uint32_t cidg[ASIM_MAX_BITS / 4 + 1];
-          for (int c2 = c; c2 < nc && m->cycles[c2].i == i; c2++)
-            if (m->cycles[c2].noisy && m->cycles[c2].ntab) {
-              const int g = m->cycles[c2].j >> 2;
-              need[g] = 1;
-              if (g + 1 > ng) ng = g + 1;
-            }
-          for (int g = 0; g < ng; g++) cidg[g] = asim_cycle_id((int)n, i, 4 * g);
-          const __m512i e = _mm512_add_epi32(NL.elem, _mm512_set1_epi32((int)eo));
-          philox16_groups(e, &NL, cidg, need, ng, rk0, rk1, us);
-        }
         for (; c < nc && m->cycles[c].i == i; c++) {
           const asim_cycle *cy = &m->cycles[c];
           __m512i M = _mm512_loadu_si512(cnt + cy->bit[0] * ASIM_RB);
@@ -432,13 +436,12 @@ void asim_cycles_avx512(const asim_kargs *a, int64_t pb, int64_t o0, int64_t o1)
             M = _mm512_add_epi32(M, _mm512_slli_epi32(_mm512_loadu_si512(cnt + cy->bit[k] * ASIM_RB), (unsigned)k));
           __m512 V;
           if (cy->noisy && cy->ntab) {
-            V = ntab_sample_any(&T[cy->nbits], M, us[cy->j]);
+            V = ntab_sample_any(&T[cy->nbits], M, U[c]);
           } else if (!cy->noisy && cy->table) {
             V = _mm512_i32gather_ps(M, cy->table, 4);
           } else { /* formula path: one lane at a time */
-            const uint32_t cid = asim_cycle_id((int)n, cy->i, cy->j);
             _mm512_store_si512(Ms, M);
-            for (int l = 0; l < ASIM_RB; l++) Vs[l] = asim_convert_lane(a, cy, &L, l, eo, cid, Ms[l]);
+            for (int l = 0; l < ASIM_RB; l++) Vs[l] = asim_convert_lane(a, cy, &L, l, eo, n, Ms[l]);
             V = _mm512_load_ps(Vs);
           }
           __m512 term = _mm512_mul_ps(V, _mm512_set1_ps(cy->shift));

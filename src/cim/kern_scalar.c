@@ -37,11 +37,10 @@ void asim_cycles_scalar(const asim_kargs *a, int64_t pb, int64_t o0, int64_t o1)
         }
         for (; c < m->n_cycles && m->cycles[c].i == i; c++) {
           const asim_cycle *cy = &m->cycles[c];
-          const uint32_t cid = asim_cycle_id((int)n, cy->i, cy->j);
           for (int l = 0; l < ASIM_RB; l++) {
             int64_t M = 0;
             for (int k = 0; k < cy->nbits; k++) M += (int64_t)cnt[cy->bit[k]][l] << k;
-            float term = asim_convert_lane(a, cy, &L, l, eo, cid, M) * cy->shift;
+            float term = asim_convert_lane(a, cy, &L, l, eo, n, M) * cy->shift;
             acc[l] = cy->negate ? acc[l] - term : acc[l] + term;
           }
         }

@@ -248,13 +248,15 @@ static inline void asim_lanes_init(asim_lanes *l, const asim_noise_addr *na, int
 
 /* One conversion of count M in cycle cy for lane l (all paths of the ADC). */
 static inline float asim_convert_lane(const asim_kargs *a, const asim_cycle *cy, const asim_lanes *L, int l, uint32_t eo,
-                            uint32_t cid, int64_t M) {
+                                     int64_t n, int64_t M) {
   const asim_macro *m = a->m;
   if (cy->noisy) {
     const uint32_t elem = L->elem[l] + eo;
-    if (cy->ntab) return asim_noise_sample(cy->ntab, M, asim_uniform_u32(a->na->key, L->sample[l], elem, cid, ASIM_STREAM_ADC));
+    if (cy->ntab)
+      return asim_noise_sample(cy->ntab, M, asim_uniform_u32(a->na->key, L->sample[l], elem,
+                                                             asim_draw_id(n, (int)(cy - m->cycles)), ASIM_STREAM_ADC));
     float z1, z2;
-    asim_normal2(a->na->key, L->sample[l], elem, cid, ASIM_STREAM_ADC, &z1, &z2);
+    asim_normal2(a->na->key, L->sample[l], elem, asim_cycle_id((int)n, cy->i, cy->j), ASIM_STREAM_ADC, &z1, &z2);
     return asim_adc((float)M, cy->R, m->A, m->d.nrow, 1, m->d.rand_noise_sigma, m->d.non_linear_sigma, z1, z2);
   }
   if (cy->table) return cy->table[M];

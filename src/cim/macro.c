@@ -561,7 +561,7 @@ asim_status asim_macro_run_reference(float *acc, int64_t ps, int64_t os, const a
             for (int r = 0; r < nv; r++) {
               const uint32_t stream = r ? ASIM_STREAM_VOTE + ((uint32_t)r << 8) : ASIM_STREAM_ADC;
               if (cy->ntab) {
-                votes[r] = asim_noise_sample(cy->ntab, M, asim_uniform_u32(na->key, (uint64_t)sample, elem, cid, stream));
+                votes[r] = asim_noise_sample(cy->ntab, M, asim_uniform_u32(na->key, (uint64_t)sample, elem, asim_draw_id(n, c), stream));
               } else {
                 float z1, z2;
                 asim_normal2(na->key, (uint64_t)sample, elem, cid, stream, &z1, &z2);

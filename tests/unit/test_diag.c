@@ -197,8 +197,8 @@ static void clips_are_counted_exactly_on_the_formula_and_table_paths(void) {
             if (cy->noisy && !formula) {
               CU_ASSERT_FATAL(cy->ntab != NULL);
               uint64_t th, tl;
-              const uint32_t u = asim_uniform_u32(na.key, sample, elem, cid, ASIM_STREAM_ADC);
-              const uint32_t uc = asim_uniform_u32(na.key, sample, elem, cid, ASIM_STREAM_DIAG);
+              const uint32_t u = asim_uniform_u32(na.key, sample, elem, asim_draw_id(n, c), ASIM_STREAM_ADC);
+              const uint32_t uc = asim_uniform_u32(na.key, sample, elem, asim_draw_id(n, c), ASIM_STREAM_DIAG);
               V = asim_noise_sample(cy->ntab, M, u);
               clip_given_code(&m, cy, M, &th, &tl);
               hi += V == cy->R && uc < th;
