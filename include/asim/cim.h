@@ -35,6 +35,7 @@ typedef struct {
   int wbp_act_enc_wrap;      /* compat: ASiM's remainder cycle wraps to the low planes */
   int train_macro_noise;     /* asim-mpi NAT option (run.train_macro_noise): Train mode adds the
                                 Gaussian equivalent of this group's Simulation-mode macro error */
+  float train_macro_noise_mix; /* fraction of clean samples; the others get a random strength */
 } asim_cim_params;
 
 /* 1 when an extension changes this layer's arithmetic (it then runs on the reference kernel); votes

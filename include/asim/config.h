@@ -154,6 +154,7 @@ typedef struct asim_config_s {
     int threads;              /* compute threads per rank */
     double pact_alpha;        /* asim-train: PACT α above this start at it (0: keep) */
     int train_macro_noise;    /* asim-train: Train-mode ASiM layers add their macro's error (grad.h) */
+    double train_macro_noise_mix; /* its fraction of clean samples (the rest: random strength) */
   } run;
   struct {
     char path[ASIM_CONFIG_STR];           /* HDF5 result file */

@@ -43,12 +43,18 @@ void asim_trim_noise_backward(float *dy, int64_t n, int64_t per_sample, float pc
                               int64_t sample0);
 /* The terms t_e = fl(ξ_e·σ) themselves, so a forward can keep them for its backward. */
 void asim_trim_noise_terms(float *t, int64_t n, int64_t per_sample, float pct, asim_noise_key key, int64_t sample0);
-/* Noise-aware training against the macro (run.train_macro_noise, asim-mpi addition): y += fl(ξ·σ)
+/* Noise-aware training against the macro (run.train_macro_noise, asim-mpi addition): y += ξ·σ·f
  * with ξ ~ N(0,1) drawn like trim noise on stream MACRO_TRAIN, σ the output-domain std of the
- * macro error (asim_cim_macro_noise_var times the two quantiser scales). Additive and
- * independent of the parameters, so the backward passes dy through unchanged. */
-void asim_macro_noise_forward(float *y, int64_t n, int64_t per_sample, float sigma, asim_noise_key key,
+ * macro error (asim_cim_macro_noise_var times the two quantiser scales) and f the sample's
+ * strength (asim_macro_noise_strength). Additive and independent of the parameters, so the
+ * backward passes dy through unchanged. */
+void asim_macro_noise_forward(float *y, int64_t n, int64_t per_sample, float sigma, float mix, asim_noise_key key,
                               int64_t sample0);
+
+/* The strength f of a sample's macro noise (run.train_macro_noise_mix): 1 when mix = 0; else 0
+ * (a clean sample) with probability mix, otherwise uniform in [0, 1) — one draw per (seed,
+ * sample), the same in every layer. */
+float asim_macro_noise_strength(uint32_t seed, int64_t sample, float mix);
 
 /* ---- convolution and linear (OpenBLAS sgemm) --------------------------------------------- */
 

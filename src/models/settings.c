@@ -14,6 +14,7 @@ static asim_cim_params group(asim_mode mode, int wbit, int xbit, int adc, int nr
   p.fix_double_bias = !c->compat.quant_conv_double_bias;
   p.wbp_act_enc_wrap = c->compat.wbp_act_enc_wrap;
   p.train_macro_noise = c->run.train_macro_noise;
+  p.train_macro_noise_mix = (float)c->run.train_macro_noise_mix;
   return p;
 }
 

@@ -46,7 +46,16 @@ void asim_trim_noise_backward(float *dy, int64_t n, int64_t per_sample, float pc
   for (int64_t e = 0; e < n; e++) dy[e] *= 1.0f + trim_term(key, sample0, e, per_sample, sigma);
 }
 
-void asim_macro_noise_forward(float *y, int64_t n, int64_t per_sample, float sigma, asim_noise_key key,
+float asim_macro_noise_strength(uint32_t seed, int64_t sample, float mix) {
+  if (mix <= 0.0f) return 1.0f;
+  /* one draw per (seed, sample) — the layer id is fixed — so a sample sees one chip everywhere */
+  float u[4];
+  asim_uniform4((asim_noise_key){seed, 0x7fffffffu}, (uint32_t)(uint64_t)sample, (uint32_t)((uint64_t)sample >> 32), 0,
+                ASIM_STREAM_MACRO_TRAIN, u);
+  return u[0] < mix ? 0.0f : u[1];
+}
+
+void asim_macro_noise_forward(float *y, int64_t n, int64_t per_sample, float sigma, float mix, asim_noise_key key,
                               int64_t sample0) {
   if (sigma == 0.0f) return;
   for (int64_t e = 0; e < n; e++) {
@@ -54,7 +63,7 @@ void asim_macro_noise_forward(float *y, int64_t n, int64_t per_sample, float sig
     const int64_t s = e / per_sample;
     asim_normal2(key, (uint64_t)(sample0 + s), (uint32_t)(e - s * per_sample), 0xffffffffu, ASIM_STREAM_MACRO_TRAIN,
                  &z, &unused);
-    y[e] += z * sigma;
+    y[e] += z * sigma * asim_macro_noise_strength(key.seed, sample0 + s, mix);
   }
 }
 

@@ -47,7 +47,8 @@ static asim_status macro_noise(float *y, int64_t n, int64_t per, const asim_cim_
   double var;
   ASIM_CHECK(asim_cim_macro_noise_var(&var, p, x_signed, K));
   const double D = asim_dequant_divisor(p->wbit, p->xbit, x_signed);
-  asim_macro_noise_forward(y, n, per, (float)(sqrt(var) * (double)sx * (double)sw / D), key, s0);
+  asim_macro_noise_forward(y, n, per, (float)(sqrt(var) * (double)sx * (double)sw / D), p->train_macro_noise_mix, key,
+                           s0);
   return ASIM_OK;
 }
 

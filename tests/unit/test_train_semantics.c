@@ -217,6 +217,28 @@ static void train_macro_noise_adds_the_dequantised_macro_error(void) {
   free(x), free(w), free(y0), free(y1), free(y2), free(z);
 }
 
+/* run.train_macro_noise_mix: a fraction mix of the samples is clean, the others get a strength
+ * uniform in [0, 1); one value per (seed, sample), whatever the layer. */
+static void macro_noise_mix_draws_clean_samples_and_uniform_strengths(void) {
+  CU_ASSERT_EQUAL(asim_macro_noise_strength(3, 12, 0.0f), 1.0f);
+  int clean = 0, n = 20000;
+  double sum = 0, sum2 = 0;
+  for (int s = 0; s < n; s++) {
+    const float f = asim_macro_noise_strength(3, 1000 + s, 0.4f);
+    CU_ASSERT(f >= 0.0f && f < 1.0f);
+    if (f == 0.0f) clean++;
+    else sum += f, sum2 += f * f;
+  }
+  const int noisy = n - clean;
+  CU_ASSERT(fabs(clean / (double)n - 0.4) < 0.015);       /* 4.3 standard errors */
+  CU_ASSERT(fabs(sum / noisy - 0.5) < 0.01);                /* uniform: mean 1/2, variance 1/12 */
+  CU_ASSERT(fabs(sum2 / noisy - (sum / noisy) * (sum / noisy) - 1.0 / 12.0) < 0.004);
+  CU_ASSERT_EQUAL(asim_macro_noise_strength(3, 77, 0.4f), asim_macro_noise_strength(3, 77, 0.4f));
+  int differ = 0;
+  for (int s = 0; s < 100; s++) differ += asim_macro_noise_strength(3, s, 0.4f) != asim_macro_noise_strength(4, s, 0.4f);
+  CU_ASSERT(differ > 50); /* another epoch seed, other strengths */
+}
+
 static void multistep_lr_counts_passed_milestones(void) {
   const int ms[2] = {48, 72};
   CU_ASSERT_DOUBLE_EQUAL(asim_multistep_lr(0.01, ms, 2, 0.1, 0), 0.01, 1e-15);
@@ -386,6 +408,7 @@ void asim_register_tests(void) {
   ASIM_ADD_TEST(train, trim_noise_terms_are_the_library_draws);
   ASIM_ADD_TEST(train, macro_noise_variance_is_the_cycle_sum);
   ASIM_ADD_TEST(train, train_macro_noise_adds_the_dequantised_macro_error);
+  ASIM_ADD_TEST(train, macro_noise_mix_draws_clean_samples_and_uniform_strengths);
   ASIM_ADD_TEST(train, multistep_lr_counts_passed_milestones);
   ASIM_ADD_TEST(train, sgd_first_step_and_weight_decay_follow_pytorch);
   ASIM_ADD_TEST(train, unused_stem_has_no_gradient_and_buffers_do_not_train);
