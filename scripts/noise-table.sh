@@ -8,10 +8,11 @@
 # Each block is one asim-mpi sweep (sweep.link ties the keys); the reports stay in OUT.
 # A second Simulation block repeats the noisy points with HCiM hybrid levels (EXTRA="--set
 # asim_cnn_hybrid_levels=3" by default; EXTRA="" skips it).
-# Usage (repository root): scripts/noise-table.sh [N=2000] [RANKS=2] [OUT=out/noise-table]
+# Usage (repository root): [BIN=build] scripts/noise-table.sh [N=2000] [RANKS=2] [OUT=out/noise-table]
 set -euo pipefail
 N=${1:-2000} RANKS=${2:-2} OUT=${3:-out/noise-table}
 HYB=${HYB-3}
+BIN=${BIN:-build} # the build folder (scripts/quickstart.sh builds build/)
 mkdir -p "$OUT"
 export OPENBLAS_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_pml=ob1
 CFG=conf/fashion_resnet8.cfg
@@ -38,7 +39,7 @@ run() {
   shift 2
   if [ -f "$OUT/$name.h5" ] && h5dump -a /complete "$OUT/$name.h5" 2>/dev/null | grep -q '(0): 1'; then return; fi
   echo "== $name" >&2
-  mpirun -n "$RANKS" --oversubscribe build/asim-mpi "$@" --quiet --set "pretrain_model_path=\"${MODEL[$m]}\"" \
+  mpirun -n "$RANKS" --oversubscribe "$BIN/asim-mpi" "$@" --quiet --set "pretrain_model_path=\"${MODEL[$m]}\"" \
     --output "$OUT/$name.h5" >&2
 }
 sweep_cfg "$OUT/clean.cfg" "0.0" 1
