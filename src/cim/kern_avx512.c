@@ -104,6 +104,10 @@ static inline void philox16_groups(__m512i c0, const noise_lanes *nl, const uint
 
 /* ---- noisy ADC by alias table: one 64-bit gather per 16 lanes' worth of conversions ---------- */
 
+/* How a vector of ADC codes becomes their values: register permutes over 1, 2 or 4 zmm of values
+ * for up to 16, 32 or 64 codes (forms 1-3), else a gather (form 0). */
+static inline int code_form(int ncodes) { return ncodes <= 16 ? 1 : ncodes <= 32 ? 2 : ncodes <= 64 ? 3 : 0; }
+
 typedef struct {
   const asim_noise_table *t;
   int form;             /* code -> value: 0 gather from code_val; permutes with 1: <= 16, 2: <= 32, 3: <= 64 codes */
@@ -114,7 +118,7 @@ typedef struct {
 
 static inline void ntab_lut_init(ntab_lut *T, const asim_noise_table *t) {
   T->t = t;
-  T->form = t->ncodes <= 16 ? 1 : t->ncodes <= 32 ? 2 : t->ncodes <= 64 ? 3 : 0;
+  T->form = code_form(t->ncodes);
   T->lw = _mm_cvtsi32_si128(t->lw);
   T->rw = _mm_cvtsi32_si128(32 - t->lw);
   T->rmask = _mm512_set1_epi32((int)((1u << (32 - t->lw)) - 1u));
@@ -350,39 +354,31 @@ static int bit_serial_table_plan(const asim_macro *m) {
   return 1;
 }
 
+/* The row function fn specialised for activation bits n and code-value form 0..3 (code_form). */
+#define FORM_CASES(fn, n)                                                                                            \
+  case 4 * n: fn(n, 0, a, pb, o0, o1, base, nv); return;                                                             \
+  case 4 * n + 1: fn(n, 1, a, pb, o0, o1, base, nv); return;                                                         \
+  case 4 * n + 2: fn(n, 2, a, pb, o0, o1, base, nv); return;                                                         \
+  case 4 * n + 3: fn(n, 3, a, pb, o0, o1, base, nv); return;
+#define XB_FORM_SWITCH(fn, key)                                                                                      \
+  switch (key) {                                                                                                     \
+    FORM_CASES(fn, 1) FORM_CASES(fn, 2) FORM_CASES(fn, 3) FORM_CASES(fn, 4) FORM_CASES(fn, 5) FORM_CASES(fn, 6)     \
+    FORM_CASES(fn, 7) FORM_CASES(fn, 8) FORM_CASES(fn, 9) FORM_CASES(fn, 10) FORM_CASES(fn, 11)                      \
+    FORM_CASES(fn, 12) FORM_CASES(fn, 13) FORM_CASES(fn, 14) FORM_CASES(fn, 15) FORM_CASES(fn, 16)                   \
+  }
+
 void asim_cycles_avx512(const asim_kargs *a, int64_t pb, int64_t o0, int64_t o1) {
   const asim_macro *m = a->m;
-  if (bit_serial_noisy_plan(m)) {
+  const int noisy_bs = bit_serial_noisy_plan(m), table_bs = !noisy_bs && bit_serial_table_plan(m);
+  if (noisy_bs || table_bs) {
     int nv;
     const int64_t base = asim_out_block(&a->out, a->X->rows, pb, &nv);
     if (!nv) return;
-    const int nc = m->cycles[0].ntab->ncodes, form = nc <= 16 ? 1 : nc <= 32 ? 2 : nc <= 64 ? 3 : 0;
-    switch (m->d.xbit * 4 + form) {
-#define CASE(n)                                                                                                      \
-  case 4 * n: bsn_rows(n, 0, a, pb, o0, o1, base, nv); return;                                                       \
-  case 4 * n + 1: bsn_rows(n, 1, a, pb, o0, o1, base, nv); return;                                                   \
-  case 4 * n + 2: bsn_rows(n, 2, a, pb, o0, o1, base, nv); return;                                                   \
-  case 4 * n + 3: bsn_rows(n, 3, a, pb, o0, o1, base, nv); return;
-      CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7) CASE(8)
-      CASE(9) CASE(10) CASE(11) CASE(12) CASE(13) CASE(14) CASE(15) CASE(16)
-#undef CASE
-    }
-  }
-  if (bit_serial_table_plan(m)) {
-    int nv;
-    const int64_t base = asim_out_block(&a->out, a->X->rows, pb, &nv);
-    if (!nv) return;
-    const asim_codemap *cm = m->cycles[0].cmap;
-    const int form = !cm ? 0 : cm->ncodes <= 16 ? 1 : cm->ncodes <= 32 ? 2 : 3;
-    switch (m->d.xbit * 4 + form) {
-#define CASE(n)                                                                                                      \
-  case 4 * n: bs_rows(n, 0, a, pb, o0, o1, base, nv); return;                                                        \
-  case 4 * n + 1: bs_rows(n, 1, a, pb, o0, o1, base, nv); return;                                                    \
-  case 4 * n + 2: bs_rows(n, 2, a, pb, o0, o1, base, nv); return;                                                    \
-  case 4 * n + 3: bs_rows(n, 3, a, pb, o0, o1, base, nv); return;
-      CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7) CASE(8)
-      CASE(9) CASE(10) CASE(11) CASE(12) CASE(13) CASE(14) CASE(15) CASE(16)
-#undef CASE
+    if (noisy_bs) {
+      XB_FORM_SWITCH(bsn_rows, m->d.xbit * 4 + code_form(m->cycles[0].ntab->ncodes))
+    } else {
+      const asim_codemap *cm = m->cycles[0].cmap;
+      XB_FORM_SWITCH(bs_rows, m->d.xbit * 4 + (cm ? code_form(cm->ncodes) : 0))
     }
   }
   const asim_opnd *W = a->W, *X = a->X;
