@@ -9,11 +9,12 @@
  * (spec §3.1): the unclamped value would round to a code above A (high) or below 0 (low).
  *   noise-free: v = fl(M/R) > 1 with rne(fl(v·A)) > A — never in ASiM's base modules (M <= R);
  *   formula path: the post-noise value fl(fl(v + rn) + nl) of the drawn z1, z2, rounded;
- *   table path (asim_noise_table): the code q comes from word 0 of the block through the alias
- *     table, which holds the clamped code distribution only. Given q = A, the unclamped value lay
- *     beyond the top code with probability P(v' > (A+½)/A) / P(v' > (A−½)/A) (v' = v + noise,
- *     Gaussian with the table's own v and s); word 1 of the block, which no ADC draw uses,
- *     decides that event (likewise for q = 0 below the bottom code). The pair (q, clipped) then
+ *   table path (asim_noise_table): the code q comes from the conversion's uniform draw
+ *     (asim_uniform_u32) through the alias table, which holds the clamped code distribution only.
+ *     Given q = A, the unclamped value lay beyond the top code with probability
+ *     P(v' > (A+½)/A) / P(v' > (A−½)/A) (v' = v + noise, Gaussian with the table's own v and s);
+ *     the same draw on stream DIAG, which no ADC draw uses, decides that event (likewise for
+ *     q = 0 below the bottom code). The pair (q, clipped) then
  *     has exactly the joint distribution of the formula path. */
 #include <math.h>
 #include <stdlib.h>
@@ -23,7 +24,7 @@
 
 static inline float clamp01(float v) { return v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v); }
 
-/* Thresholds on word 1 (units of 2^-32) per count of one noise table: P(clip | q = A), P(clip | q = 0). */
+/* Thresholds on the DIAG draw (units of 2^-32) per count of one noise table: P(clip | q = A), P(clip | q = 0). */
 typedef struct {
   const asim_noise_table *t;
   uint64_t *hi, *lo;
