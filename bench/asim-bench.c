@@ -430,7 +430,7 @@ int main(int argc, char **argv) {
     {"r18c-w4a4-adc4-noise", "ResNet-18 CIFAR-10, W4A4 adc 4 nrow 255, noise 1 %/1 %", "ResNet-18", 10, 32, 8, 32, 4, 4, 4, 1.0f, 25},
     {"r18i-w6a6", "ResNet-18 ImageNet 224x224, W6A6 adc 8 nrow 255 (lossless), noise off", "ResNet-18", 1000, 224, 4, 16, 6, 6, 8, 0, 25},
     {"vitb32-w8a8", "ViT-B/32 224x224, W8A8 adc 8 nrow 255 (ASiM ImageNet example: 9-bit keys/proj inputs), noise off", "ViT-B-32", 1000, 224, 8, 32, 8, 8, 8, 0, 25},
-    {"vitb32-adc6-noise", "ViT-B/32 224x224, W8A8 adc 6 nrow 255, noise 1 %/1 % (every cycle simulated)", "ViT-B-32", 1000, 224, 4, 8, 8, 8, 6, 1.0f, 60},
+    {"vitb32-adc6-noise", "ViT-B/32 224x224, W8A8 adc 6 nrow 255, noise 1 %/1 % (every cycle simulated)", "ViT-B-32", 1000, 224, 8, 16, 8, 8, 6, 1.0f, 90},
   };
   mresult single[8], multi[8][8];
   int ran[8] = {0};
