@@ -52,6 +52,12 @@ static asim_status macro_noise(float *y, int64_t n, int64_t per, const asim_cim_
   return ASIM_OK;
 }
 
+/* x ← fake-quantised x with the scale of this call (a max over the whole tensor), kept in *s. */
+static void fake_quantize_in_place(float *x, int64_t n, float *s, int bits, int is_signed, const asim_exec *ex) {
+  *s = asim_act_scale(x, n, is_signed, ex);
+  asim_fake_quantize(x, x, n, *s, bits, is_signed);
+}
+
 /* ---- ASiMConv2d / QuantConv2d ----------------------------------------------------------- */
 
 asim_status asim_conv2d_qat_forward(float *out, float *sx, float *sw, const float *x, int B, int H, int W,
@@ -274,10 +280,8 @@ asim_status asim_mha_train_forward(float *out, asim_mha_cache *c, const float *i
   split_qkv(q, k, v, c->z, B, T, H, D);
   /* QK: q is the weight-like operand (signed, qk_qbit), k activation-like (signed, qk_kbit) */
   if (fake_quant) {
-    c->s_q = asim_act_scale(q, n_hd, 1, ex);
-    c->s_k = asim_act_scale(k, n_hd, 1, ex);
-    asim_fake_quantize(q, q, n_hd, c->s_q, a->qk_qbit, 1);
-    asim_fake_quantize(k, k, n_hd, c->s_k, a->qk_kbit, 1);
+    fake_quantize_in_place(q, n_hd, &c->s_q, a->qk_qbit, 1, ex);
+    fake_quantize_in_place(k, n_hd, &c->s_k, a->qk_kbit, 1, ex);
   }
   bh_gemm(BH, 0, 1, T, T, D, q, (int64_t)T * D, D, k, (int64_t)T * D, D, 0.0f, S, (int64_t)T * T, T);
   asim_trim_noise_forward(S, n_tt, (int64_t)H * T * T, a->attn_trim_noise, (asim_noise_key){seed, a->layer_id + 1},
@@ -288,10 +292,8 @@ asim_status asim_mha_train_forward(float *out, asim_mha_cache *c, const float *i
   /* attention dropout, then AV: v weight-like (signed, av_vbit), P activation-like (unsigned, av_abit) */
   asim_dropout_forward(S, c->P, n_tt, (int64_t)H * T * T, dropout, asim_dropout_key(seed, a->layer_id + 1), sample0);
   if (fake_quant) {
-    c->s_p = asim_act_scale(S, n_tt, 0, ex);
-    c->s_v = asim_act_scale(v, n_hd, 1, ex);
-    asim_fake_quantize(S, S, n_tt, c->s_p, a->av_abit, 0);
-    asim_fake_quantize(v, v, n_hd, c->s_v, a->av_vbit, 1);
+    fake_quantize_in_place(S, n_tt, &c->s_p, a->av_abit, 0, ex);
+    fake_quantize_in_place(v, n_hd, &c->s_v, a->av_vbit, 1, ex);
   }
   bh_gemm(BH, 0, 0, T, D, T, S, (int64_t)T * T, T, v, (int64_t)T * D, D, 0.0f, O, (int64_t)T * D, D);
   asim_trim_noise_forward(O, n_hd, (int64_t)H * T * D, a->attn_trim_noise, (asim_noise_key){seed, a->layer_id + 2},
