@@ -153,6 +153,7 @@ typedef struct asim_config_s {
     asim_act_scale_mode act_scale; /* batch = ASiM semantics; sample = per-sample scales */
     int threads;              /* compute threads per rank */
     double pact_alpha;        /* asim-train: PACT α above this start at it (0: keep) */
+    double weight_clip;       /* asim-train: ASiM layer weights clamped to ±k·std after every step (0: off) */
     int train_macro_noise;    /* asim-train: Train-mode ASiM layers add their macro's error (grad.h) */
     double train_macro_noise_mix; /* its fraction of clean samples (the rest: random strength) */
   } run;

@@ -96,6 +96,10 @@ asim_status asim_optim_init(asim_optim *o, asim_opt_kind kind, const asim_grads 
 void asim_optim_free(asim_optim *o);
 asim_status asim_optim_step(asim_optim *o, asim_model *m, const asim_grads *g);
 
+/* Clamps every ASiM conv/linear weight tensor to ±k·std(tensor) (k <= 0: nothing), after each
+ * optimiser step when run.weight_clip = k (docs/training.md). */
+asim_status asim_weight_clip(asim_model *m, double k);
+
 /* MultiStepLR: lr_init · factor^(number of milestones <= epoch), epoch 0-based. */
 double asim_multistep_lr(double lr_init, const int *milestones, int n, double factor, int epoch);
 

@@ -178,7 +178,7 @@ static const keydef KEYS[] = {
     KF(label_smooth_eps, FC_UNIT),
     /* asim-mpi's own groups */
     KE(run.job, JOBS), KU(run.seed), KE(run.act_scale, SCALES), KI(run.threads, 1, 1024),
-    KF(run.pact_alpha, FC_GE0), KB(run.train_macro_noise), KF(run.train_macro_noise_mix, FC_UNIT),
+    KF(run.pact_alpha, FC_GE0), KF(run.weight_clip, FC_GE0), KB(run.train_macro_noise), KF(run.train_macro_noise_mix, FC_UNIT),
     KS(report.path), KT3(report.logits), KB(report.predictions), KB(report.print_predictions),
     KB(report.diagnostics),
     KS(report.checkpoint_dir), KE(data.format, FORMATS), KI(data.channels, 0, 3),

@@ -601,6 +601,7 @@ static asim_status train_epoch(run *r, int epoch, epoch_stats *es) {
       MPI_Allreduce(MPI_IN_PLACE, sums, 3, MPI_DOUBLE, MPI_SUM, p->comm);
     }
     ASIM_CHECK_GOTO(st, asim_optim_step(&r->o, &r->m, &r->g), done);
+    ASIM_CHECK_GOTO(st, asim_weight_clip(&r->m, c->run.weight_clip), done);
     r->steps_done++;
     const double batch_loss = sums[0] / sums[2];
     loss_sum += batch_loss, batches += 1.0, correct += sums[1], seen += sums[2];

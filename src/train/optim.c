@@ -218,6 +218,30 @@ asim_status asim_optim_step(asim_optim *o, asim_model *m, const asim_grads *g) {
   return ASIM_OK;
 }
 
+/* Layer-Gaussian clipping as IBM's AIHWKit does in hardware-aware training: a macro adds an error
+ * of fixed size in integer units, and ASiM scales each weight tensor by its largest |w|, so one
+ * outlier shrinks every other weight's codes. Clamping to ±k·std keeps the codes spread. */
+asim_status asim_weight_clip(asim_model *m, double k) {
+  if (!(k > 0.0)) return ASIM_OK;
+  for (int i = 0; i < m->n_ops; i++) {
+    const asim_op *op = &m->ops[i];
+    if (op->kind != OP_ACONV && op->kind != OP_LINEAR) continue;
+    char name[160];
+    snprintf(name, sizeof name, "%s.weight", op->key);
+    asim_tensor *t = asim_state_find(&m->params, name);
+    if (!t) return ASIM_ERR(ASIM_EINVAL, "weight clipping: the model has no parameter '%s'", name);
+    float *w = t->data;
+    const int64_t n = asim_tensor_numel(t);
+    double s1 = 0.0, s2 = 0.0;
+    for (int64_t e = 0; e < n; e++) s1 += w[e], s2 += (double)w[e] * w[e];
+    const double mean = n ? s1 / (double)n : 0.0, var = n ? s2 / (double)n - mean * mean : 0.0;
+    const float c = (float)(k * sqrt(var > 0.0 ? var : 0.0));
+    if (!(c > 0.0f)) continue;
+    for (int64_t e = 0; e < n; e++) w[e] = w[e] > c ? c : (w[e] < -c ? -c : w[e]);
+  }
+  return ASIM_OK;
+}
+
 double asim_multistep_lr(double lr_init, const int *milestones, int n, double factor, int epoch) {
   int k = 0;
   for (int i = 0; i < n; i++)

@@ -399,6 +399,55 @@ static void resnet8_is_a_small_asim_resnet(void) {
   asim_model_free(&m);
 }
 
+static void weight_clip_clamps_asim_layer_weights_to_k_std(void) {
+  asim_model m;
+  CU_ASSERT_OK(asim_model_init(&m, "ResNet-8", 10, 1, 28, NULL, 0));
+  CU_ASSERT_OK(asim_model_init_random(&m, 5));
+  asim_state before = {0};
+  for (int i = 0; i < m.params.n; i++) {
+    asim_tensor t;
+    CU_ASSERT_OK(asim_tensor_alloc(&t, ASIM_F32, m.params.tensors[i].ndim, m.params.tensors[i].shape));
+    memcpy(t.data, m.params.tensors[i].data, sizeof(float) * (size_t)asim_tensor_numel(&t));
+    CU_ASSERT_OK(asim_state_add(&before, m.params.names[i], &t));
+  }
+  CU_ASSERT_OK(asim_weight_clip(&m, 0.0)); /* off: nothing moves */
+  for (int i = 0; i < m.params.n; i++)
+    CU_ASSERT_EQUAL(memcmp(m.params.tensors[i].data, before.tensors[i].data,
+                           sizeof(float) * (size_t)asim_tensor_numel(&before.tensors[i])), 0);
+  const double k = 1.5;
+  CU_ASSERT_OK(asim_weight_clip(&m, k));
+  int clipped_layers = 0;
+  for (int i = 0; i < m.params.n; i++) {
+    const char *name = m.params.names[i];
+    const float *w0 = before.tensors[i].data, *w = m.params.tensors[i].data;
+    const int64_t n = asim_tensor_numel(&before.tensors[i]);
+    const size_t len = strlen(name);
+    /* the macro's weights: ASiMConv2d and the ASiMLinear classifier; not the QuantConv2d stems,
+     * BatchNorm or PACT */
+    const int asim = len > 7 && !strcmp(name + len - 7, ".weight") && !strstr(name, "bn") &&
+                     !strstr(name, "downsample.1") && strncmp(name, "conv", 4);
+    if (!asim) {
+      CU_ASSERT_EQUAL(memcmp(w, w0, sizeof(float) * (size_t)n), 0);
+      continue;
+    }
+    double s1 = 0.0, s2 = 0.0;
+    for (int64_t e = 0; e < n; e++) s1 += w0[e], s2 += (double)w0[e] * w0[e];
+    const double mean = s1 / (double)n;
+    const float c = (float)(k * sqrt(s2 / (double)n - mean * mean));
+    int64_t moved = 0, bad = 0;
+    for (int64_t e = 0; e < n; e++) {
+      const float want = w0[e] > c ? c : (w0[e] < -c ? -c : w0[e]);
+      bad += w[e] != want, moved += w[e] != w0[e];
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT(moved > n / 20 && moved < n / 4); /* ~13 % of a Gaussian lies beyond 1.5 std */
+    clipped_layers++;
+  }
+  CU_ASSERT_EQUAL(clipped_layers, 9); /* ResNet-8: 8 ASiMConv2d and the fc */
+  asim_state_free(&before);
+  asim_model_free(&m);
+}
+
 void asim_register_tests(void) {
   ASIM_ADD_SUITE(train);
   ASIM_ADD_TEST(train, ste_signed_passes_nonzero_unsigned_passes_all);
@@ -416,4 +465,5 @@ void asim_register_tests(void) {
   ASIM_ADD_TEST(train, training_forward_updates_running_statistics);
   ASIM_ADD_TEST(train, training_rejects_untrainable_models_and_configs);
   ASIM_ADD_TEST(train, resnet8_is_a_small_asim_resnet);
+  ASIM_ADD_TEST(train, weight_clip_clamps_asim_layer_weights_to_k_std);
 }
