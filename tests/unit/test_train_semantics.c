@@ -446,6 +446,15 @@ static void weight_clip_clamps_asim_layer_weights_to_k_std(void) {
   CU_ASSERT_EQUAL(clipped_layers, 9); /* ResNet-8: 8 ASiMConv2d and the fc */
   asim_state_free(&before);
   asim_model_free(&m);
+  /* the other families name their ASiM layers' weights as the clipping expects */
+  const char *names[] = {"VGG11-BN", "ViT-B-32"};
+  const int sizes[] = {32, 64};
+  for (int i = 0; i < 2; i++) {
+    CU_ASSERT_OK(asim_model_init(&m, names[i], 10, 3, sizes[i], NULL, 1));
+    CU_ASSERT_OK(asim_model_init_random(&m, 5));
+    CU_ASSERT_OK(asim_weight_clip(&m, k));
+    asim_model_free(&m);
+  }
 }
 
 void asim_register_tests(void) {
